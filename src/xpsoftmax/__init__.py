@@ -1,0 +1,12 @@
+"""xpsoftmax: softmax, log_softmax and logsumexp, written once for every array library.
+
+>>> import xpsoftmax as xs
+>>> xs.softmax([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], axis=1).round(4)
+array([[0.09  , 0.2447, 0.6652],
+       [0.09  , 0.2447, 0.6652]])
+"""
+
+from ._api import log_softmax, logsumexp, softmax
+
+__all__ = ["__version__", "log_softmax", "logsumexp", "softmax"]
+__version__ = "0.1.0"

@@ -1,0 +1,166 @@
+"""Argument checking: every bad input becomes a TypeError/ValueError that names it."""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+from .backends import NUMPY, Backend, backend_of
+
+IMPLS = ("auto", "portable", "native")
+_PY_INPUTS = (bool, int, float, list, tuple)
+
+
+def as_array(x: Any) -> tuple[Any, Backend]:
+    """Return (array, its backend); Python scalars and lists become NumPy arrays."""
+    backend = backend_of(x)
+    if backend is not None:
+        return x, backend
+    if isinstance(x, _PY_INPUTS):
+        import numpy as np
+
+        try:
+            arr = np.asarray(x)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"x={x!r} is not a rectangular nested list: {exc}") from None
+        return arr, NUMPY
+    raise TypeError(
+        f"x must be an array of a supported library (NumPy, PyTorch, JAX, CuPy, Dask, or any "
+        f"array with __array_namespace__), a Python scalar or a nested list; got {type(x).__name__}"
+    )
+
+
+def check_impl(impl: Any) -> str:
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    return impl
+
+
+def _index(a: Any) -> int:
+    if isinstance(a, bool):
+        raise TypeError(f"axis entries must be integers, got the bool {a!r}")
+    try:
+        return operator.index(a)
+    except TypeError:
+        raise TypeError(
+            f"axis must be an int, a tuple of ints or None, got {a!r} ({type(a).__name__})"
+        ) from None
+
+
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """Sorted non-negative axes.  ``()`` means each element is its own slice.
+
+    A 0-d array has one element: axis None, 0 or -1 all mean "that element",
+    as in ``torch.softmax`` (NumPy would reject 0 and -1).
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    idx = [_index(a) for a in items]
+    if ndim == 0:
+        bad = [a for a in idx if a not in (0, -1)]
+        if bad:
+            raise ValueError(f"axis {bad[0]} is out of range for a 0-d array (use 0, -1 or None)")
+        return ()
+    out = []
+    for a in idx:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for an array of {ndim} dimensions")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in axis={axis!r} (for {ndim} dimensions)")
+    return tuple(sorted(out))
+
+
+def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
+    """Return (compute dtype, result dtype).
+
+    16-bit floats are computed in float32 and cast back; integers and bools go
+    to the namespace's default real floating dtype.
+    """
+    if dtype is not None:
+        try:
+            dtype = backend.normalize_dtype(dtype)
+            floating = xp.isdtype(dtype, "real floating")
+        except (TypeError, ValueError, AttributeError):
+            raise TypeError(f"dtype={dtype!r} is not a dtype of {backend.name}") from None
+        if not floating:
+            raise TypeError(f"dtype must be a real floating dtype, got {dtype!r}")
+        result = dtype
+    else:
+        xdt = x.dtype
+        if xp.isdtype(xdt, "real floating"):
+            result = xdt
+        elif xp.isdtype(xdt, "complex floating"):
+            raise TypeError(
+                f"complex input is not supported (got dtype {xdt}); softmax of complex "
+                "numbers has no ordering to shift by"
+            )
+        elif xp.isdtype(xdt, ("integral", "bool")):
+            result = _default_float(x, xp)
+        else:
+            raise TypeError(f"x has dtype {xdt!r}, which is not a real number type")
+    if xp.finfo(result).bits < 32:
+        # float16 [60000, 0] would overflow its sum: compute in float32
+        return xp.float32, result
+    return result, result
+
+
+def _default_float(x: Any, xp: Any) -> Any:
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        try:
+            return info().default_dtypes(device=getattr(x, "device", None))["real floating"]
+        except (TypeError, ValueError):
+            return info().default_dtypes()["real floating"]
+    return xp.float64
+
+
+def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The broadcast of two shapes, or None if they do not broadcast."""
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for p, q in zip(a, b):
+        if p == 1:
+            out.append(q)
+        elif q == 1 or p == q:
+            out.append(p)
+        else:
+            return None
+    return tuple(out)
+
+
+def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
+    if where is None:
+        return None
+    if isinstance(where, (bool, list, tuple)):
+        where = xp.asarray(where, device=getattr(x, "device", None))
+    wb = backend_of(where)
+    if wb is not backend:
+        raise TypeError(
+            f"where must be a boolean array of the same library as x ({backend.name}), "
+            f"got {type(where).__module__}.{type(where).__name__}"
+        )
+    if where.dtype != xp.bool:
+        raise TypeError(f"where must have a boolean dtype, got {where.dtype}")
+    if broadcast_shapes(where.shape, x.shape) != tuple(x.shape):
+        raise ValueError(
+            f"where of shape {tuple(where.shape)} does not broadcast to x's shape {tuple(x.shape)}"
+        )
+    wdev, xdev = getattr(where, "device", None), getattr(x, "device", None)
+    if wdev is not None and xdev is not None and wdev != xdev:
+        raise ValueError(f"where is on device {wdev} but x is on {xdev}")
+    if tuple(where.shape) != tuple(x.shape):
+        where = xp.broadcast_to(where, tuple(x.shape))
+    return where
+
+
+def reduced_size(shape: tuple[Any, ...], axes: tuple[int, ...]) -> float:
+    """Number of elements per slice; nan if a dimension is unknown (lazy Dask)."""
+    sizes = [shape[a] for a in axes]
+    if any(not isinstance(s, int) for s in sizes):
+        return math.nan
+    return math.prod(sizes)

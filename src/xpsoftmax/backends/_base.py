@@ -1,0 +1,117 @@
+"""What every backend adapter provides; the defaults need only the standard."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .. import _core
+
+Array = Any
+
+FUNCS = ("softmax", "log_softmax", "logsumexp")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One normalized call: everything an implementation needs, validated.
+
+    ``x`` is already cast to ``compute_dtype``; ``axes`` is a non-empty tuple of
+    sorted non-negative ints; ``mask`` is None or a boolean array of x's shape.
+    """
+
+    func: str
+    x: Array
+    axes: tuple[int, ...]
+    mask: Array | None
+    keepdims: bool
+    compute_dtype: Any
+    result_dtype: Any
+
+
+class Backend:
+    """Base adapter.  Subclasses set ``name``/``module`` and override hooks."""
+
+    #: short name used on the command line, in reports and test ids
+    name: ClassVar[str] = "generic"
+    #: top-level module whose presence in sys.modules makes the adapter worth asking
+    module: ClassVar[str | None] = None
+    #: the functions that have a native kernel at all (impl="native")
+    native_funcs: ClassVar[frozenset[str]] = frozenset()
+    #: the natives "auto" uses because they are as accurate as the portable code
+    auto_native_funcs: ClassVar[frozenset[str]] = frozenset()
+
+    # -- detection and namespaces -------------------------------------------------
+    def owns(self, x: Any) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def namespace(self, x: Array) -> Any:
+        import array_api_compat
+
+        return array_api_compat.array_namespace(x)
+
+    def version(self) -> str:
+        import importlib.metadata
+
+        dist = {"numpy": "numpy", "torch": "torch", "jax": "jax", "cupy": "cupy", "dask": "dask"}
+        try:
+            return importlib.metadata.version(dist.get(self.name, self.name))
+        except importlib.metadata.PackageNotFoundError:
+            return "?"
+
+    def devices(self) -> list[Any]:
+        """Every device this backend can place arrays on here."""
+        xp = self.import_namespace()
+        info = getattr(xp, "__array_namespace_info__", None)
+        if info is None:
+            return ["cpu"]
+        return list(info().devices())
+
+    def import_namespace(self) -> Any:
+        """Import the backend (only for info/conformance, never for dispatch)."""
+        raise NotImplementedError
+
+    def device_name(self, device: Any) -> str:
+        return str(device)
+
+    # -- numerics ----------------------------------------------------------------------
+    def normalize_dtype(self, dtype: Any) -> Any:
+        """Turn what a user may pass as ``dtype`` (e.g. ``"float32"``) into a dtype."""
+        return dtype
+
+    def finish(self, out: Array) -> Array:
+        """Last touch on a result (NumPy turns 0-d scalars back into arrays)."""
+        return out
+
+    def ops(self, xp: Any) -> _core.Ops:
+        return _core.Ops(xp)
+
+    def errstate(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def run_portable(self, call: Call, xp: Any) -> Array:
+        return run_core(call, self.ops(xp))
+
+    def native_covers(self, call: Call) -> str | None:
+        """None if the native kernel covers ``call``, else why not (for the error)."""
+        if call.func not in self.native_funcs:
+            return f"{self.name} has no native {call.func} kernel"
+        return self._native_gap(call)
+
+    def _native_gap(self, call: Call) -> str | None:
+        return None
+
+    def run_native(self, call: Call, xp: Any) -> Array:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def prefers_native(self, call: Call) -> bool:
+        return call.func in self.auto_native_funcs and self.native_covers(call) is None
+
+
+def run_core(call: Call, ops: _core.Ops) -> Array:
+    if call.func == "logsumexp":
+        return _core.logsumexp(call.x, call.axes, call.mask, call.keepdims, ops)
+    fn = _core.softmax if call.func == "softmax" else _core.log_softmax
+    return fn(call.x, call.axes, call.mask, ops)
+

@@ -1,0 +1,68 @@
+"""PyTorch: torch.softmax as the native kernel, detach() as stop-gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _core
+from ._base import Backend, Call
+
+
+class TorchOps(_core.Ops):
+    # no in-place hooks: autograd needs the intermediates it saved
+    def stop_gradient(self, a: Any) -> Any:
+        return a.detach()
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    module = "torch"
+    native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
+    # torch.softmax is the same max-shifted algorithm as ours; torch's
+    # log_softmax and logsumexp lack the log1p form, so "auto" keeps ours
+    auto_native_funcs = frozenset({"softmax"})
+
+    def owns(self, x: Any) -> bool:
+        from array_api_compat import is_torch_array
+
+        return is_torch_array(x)
+
+    def import_namespace(self) -> Any:
+        import array_api_compat.torch
+
+        return array_api_compat.torch
+
+    def namespace(self, x: Any) -> Any:
+        return self.import_namespace()
+
+    def ops(self, xp: Any) -> _core.Ops:
+        return TorchOps(xp)
+
+    def devices(self) -> list[Any]:
+        import torch
+
+        devs: list[Any] = [torch.device("cpu")]
+        if torch.cuda.is_available():
+            devs += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            devs.append(torch.device("mps"))
+        return devs
+
+    def normalize_dtype(self, dtype: Any) -> Any:
+        return dtype
+
+    def _native_gap(self, call: Call) -> str | None:
+        if call.mask is not None:
+            return "torch's kernels take no where= mask"
+        if call.func != "logsumexp" and len(call.axes) != 1:
+            return f"torch.{call.func} reduces over one dim, not the axes {call.axes}"
+        return None
+
+    def run_native(self, call: Call, xp: Any) -> Any:
+        import torch
+
+        if call.func == "logsumexp":
+            return torch.logsumexp(call.x, dim=call.axes, keepdim=call.keepdims)
+        fn = torch.softmax if call.func == "softmax" else torch.log_softmax
+        return fn(call.x, call.axes[0])
