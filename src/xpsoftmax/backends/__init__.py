@@ -19,7 +19,16 @@ from .jax import JaxBackend
 from .numpy import NumpyBackend
 from .torch import TorchBackend
 
-__all__ = ["BACKENDS", "FUNCS", "Backend", "Call", "backend_of", "by_name", "run_core"]
+__all__ = [
+    "BACKENDS",
+    "FUNCS",
+    "Backend",
+    "Call",
+    "available_backends",
+    "backend_of",
+    "by_name",
+    "run_core",
+]
 
 NUMPY = NumpyBackend()
 GENERIC = GenericBackend()
@@ -59,3 +68,8 @@ def by_name(name: str) -> Backend:
         if backend.name == name:
             return backend
     raise ValueError(f"unknown backend {name!r}; known: {[b.name for b in BACKENDS]}")
+
+
+def available_backends() -> list[Backend]:
+    """The backends that run here (this imports them: not for dispatch)."""
+    return [b for b in BACKENDS if b.available() is None]

@@ -75,6 +75,33 @@ class Backend:
     def device_name(self, device: Any) -> str:
         return str(device)
 
+    def available(self) -> str | None:
+        """None if this backend can run here, else why not (for skip reasons)."""
+        import importlib.util
+
+        if self.module is not None and importlib.util.find_spec(self.module) is None:
+            return f"{self.module} is not installed"
+        try:
+            self.import_namespace()
+            if not self.devices():
+                return f"{self.name} reports no device"
+        except Exception as exc:  # e.g. CuPy installed without a CUDA device
+            return f"{self.name} cannot start here: {type(exc).__name__}: {exc}"
+        return None
+
+    def from_numpy(self, a: Any, device: Any = None) -> Array:
+        """A copy of NumPy array ``a`` in this backend (on ``device``)."""
+        xp = self.import_namespace()
+        return xp.asarray(a, device=device, copy=True)
+
+    def to_numpy(self, a: Array) -> Any:
+        import numpy as np
+
+        try:
+            return np.asarray(a)
+        except (TypeError, ValueError, RuntimeError):
+            return np.from_dlpack(a)
+
     # -- numerics ----------------------------------------------------------------------
     def normalize_dtype(self, dtype: Any) -> Any:
         """Turn what a user may pass as ``dtype`` (e.g. ``"float32"``) into a dtype."""

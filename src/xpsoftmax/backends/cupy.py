@@ -33,6 +33,17 @@ class CupyBackend(Backend):
 
         return [cupy.cuda.Device(i) for i in range(cupy.cuda.runtime.getDeviceCount())]
 
+    def from_numpy(self, a: Any, device: Any = None) -> Any:
+        import cupy
+
+        if device is None:
+            return cupy.asarray(a)
+        with device:
+            return cupy.asarray(a)
+
+    def to_numpy(self, a: Any) -> Any:
+        return a.get()
+
     def normalize_dtype(self, dtype: Any) -> Any:
         import cupy
 

@@ -72,6 +72,12 @@ class JaxBackend(Backend):
 
         return list(jax.devices())
 
+    def from_numpy(self, a: Any, device: Any = None) -> Any:
+        # float64 stays float64 only where the caller enabled jax_enable_x64
+        import jax
+
+        return jax.device_put(a, device)
+
     def normalize_dtype(self, dtype: Any) -> Any:
         import jax.numpy as jnp
 

@@ -55,6 +55,9 @@ class NumpyBackend(Backend):
     def namespace(self, x: Any) -> Any:
         return self.import_namespace()
 
+    def devices(self) -> list[Any]:
+        return ["cpu"]
+
     def ops(self, xp: Any) -> _core.Ops:
         return NumpyOps(xp)
 

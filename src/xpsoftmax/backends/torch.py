@@ -49,6 +49,14 @@ class TorchBackend(Backend):
             devs.append(torch.device("mps"))
         return devs
 
+    def from_numpy(self, a: Any, device: Any = None) -> Any:
+        import torch
+
+        return torch.asarray(a.copy(), device=device)
+
+    def to_numpy(self, a: Any) -> Any:
+        return a.detach().cpu().numpy()
+
     def normalize_dtype(self, dtype: Any) -> Any:
         return dtype
 

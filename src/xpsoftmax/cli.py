@@ -1,0 +1,56 @@
+"""The ``xpsoftmax`` command: info, compare, conformance, bench.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``main(args) -> int``; this file only wires them, importing a module when its
+subcommand runs so that ``xpsoftmax info`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "compare": ("xpsoftmax.conformance.compare", "run the conformance cases over every installed subject and write a report (the main job)"),
+    "conformance": ("xpsoftmax.conformance.run", "run the conformance suite; non-zero exit if an xpsoftmax subject fails"),
+    "bench": ("xpsoftmax.bench", "time xpsoftmax against the installed native kernels"),
+    "info": ("xpsoftmax._info", "installed backends, versions, devices, and an example on each"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xpsoftmax",
+        description="softmax, log_softmax and logsumexp on every array library, and a suite that compares them.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:  # a subcommand whose extras are missing
+            p.set_defaults(_missing=str(exc))
+            continue
+        mod.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    missing = getattr(args, "_missing", None)
+    if missing:
+        print(f"xpsoftmax {args.command}: unavailable here: {missing}", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(args._module).main(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
