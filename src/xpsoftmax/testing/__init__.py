@@ -73,11 +73,14 @@ def _device_label(backend: Backend, device: Any) -> str:
     if backend.name == "torch":
         return "gpu" if device.type == "cuda" and device.index in (0, None) else str(device)
     if backend.name == "jax":
-        return "gpu" if device.platform == "gpu" and device.id == 0 else f"{device.platform}:{device.id}"
+        if device.id == 0 and device.platform in ("cpu", "gpu"):
+            return str(device.platform)
+        return f"{device.platform}:{device.id}"
     if backend.name == "cupy":
         return "gpu" if device.id == 0 else f"gpu:{device.id}"
     if backend.name == "strict":
-        return "cpu" if str(device) == "CPU_DEVICE" else str(device)
+        name = getattr(device, "_device", str(device))
+        return "cpu" if name == "CPU_DEVICE" else name
     return str(device)
 
 
