@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     failed = False
     for r in rows:
         if r["status"] == "ok":
-            print(f"{r['target']:<{width}}  {r["backend"]:<7} {r["version"]:<17} {r["type"]:<10} {r['result']}")
+            print(f"{r['target']:<{width}}  {r['backend']:<7} {r['version']:<17} {r['type']:<10} {r['result']}")
         else:
             failed |= r["status"] == "error"
             print(f"{r['target']:<{width}}  {r['status']}: {r['reason']}")
