@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from reference import REFERENCES, cond
 
 import xpsoftmax as xs
 from xpsoftmax.testing import assert_close
+
+from reference import REFERENCES, cond
 
 FUNCS = {"softmax": xs.softmax, "log_softmax": xs.log_softmax, "logsumexp": xs.logsumexp}
 IMPLS = ["portable", "auto"]

@@ -123,7 +123,7 @@ def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] 
     a = (1,) * (n - len(a)) + tuple(a)
     b = (1,) * (n - len(b)) + tuple(b)
     out = []
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=True):
         if p == 1:
             out.append(q)
         elif q == 1 or p == q:
