@@ -1,10 +1,108 @@
-"""Dask: the portable code, lazily, chunk by chunk."""
+"""Dask: the portable code, lazily, chunk by chunk.
+
+Two ways to execute the one algorithm of :mod:`xpsoftmax._core`, chosen from
+the chunk structure alone (never from values, never by computing anything):
+
+* every reduced axis lies within one chunk: each chunk holds whole slices, so
+  ``map_blocks`` runs the NumPy adapter's code on each chunk: one task per
+  chunk, no cross-chunk reduction, and NumPy's in-place updates inside it;
+* a reduced axis spans several chunks: the core runs on the Dask namespace,
+  so its ``max``/``sum``/``any`` with ``keepdims`` become Dask's tree
+  reductions and the elementwise steps become one task per chunk each.
+
+Either way the graph has O(chunks) tasks, the result stays lazy, and the
+per-chunk NumPy calls run under ``np.errstate(all="ignore")`` where the
+documented results of NaN/inf slices are 0/0 or inf - inf (Dask computes
+later, outside any errstate the caller could have set at call time).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ._base import Backend
+import numpy as np
+
+from .. import _core
+from ._base import Backend, Call
+
+
+# -- per-chunk functions: module level so distributed workers unpickle them by name --
+def _quiet_exp(a: Any) -> Any:
+    with np.errstate(all="ignore"):
+        return np.exp(a)
+
+
+def _quiet_subtract(a: Any, b: Any) -> Any:
+    with np.errstate(all="ignore"):
+        return np.subtract(a, b)
+
+
+def _quiet_divide(a: Any, b: Any) -> Any:
+    with np.errstate(all="ignore"):
+        return np.divide(a, b)
+
+
+def _numpy_block(
+    x: Any, mask: Any, *, which: str, axes: tuple[int, ...], keepdims: bool, compute: Any
+) -> Any:
+    """The NumPy adapter's portable code on one chunk that holds whole slices."""
+    from . import NUMPY
+
+    call = Call(which, x, axes, mask, keepdims, compute, compute)
+    with NUMPY.errstate():
+        # a 0-d logsumexp comes back as a NumPy scalar; chunks are arrays
+        return np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
+
+
+class _QuietNamespace:
+    """The Dask namespace, with ``exp`` evaluated under ``np.errstate``.
+
+    ``exp`` is the one elementwise *function* the core calls that can warn
+    (``exp(1000)`` overflows in a slice that also holds +inf, whose result is
+    NaN by the documented rules); the operators that can warn go through the
+    :class:`DaskOps` hooks.
+    """
+
+    def __init__(self, xp: Any) -> None:
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+    def exp(self, a: Any) -> Any:
+        import dask.array as da
+
+        return da.map_blocks(_quiet_exp, a, dtype=a.dtype)
+
+
+class DaskOps(_core.Ops):
+    # Dask chunks can feed several tasks, so nothing is updated in place; the
+    # hooks only move 0/0 and inf - inf (documented NaN results) under errstate.
+    def _binary(self, fn: Any, a: Any, b: Any) -> Any:
+        import dask.array as da
+
+        if getattr(a, "ndim", None) != getattr(b, "ndim", None):
+            return None
+        return da.map_blocks(fn, a, b, dtype=np.result_type(a.dtype, b.dtype))
+
+    def sub(self, a: Any, b: Any) -> Any:
+        out = self._binary(_quiet_subtract, a, b)
+        return a - b if out is None else out
+
+    def sub_(self, a: Any, b: Any) -> Any:
+        return self.sub(a, b)
+
+    def exp_(self, a: Any) -> Any:
+        return self.xp.exp(a)
+
+    def div_(self, a: Any, b: Any) -> Any:
+        out = self._binary(_quiet_divide, a, b)
+        return a / b if out is None else out
+
+
+def _known(chunks: tuple[tuple[Any, ...], ...]) -> bool:
+    return all(not math.isnan(c) for dim in chunks for c in dim)
 
 
 class DaskBackend(Backend):
@@ -35,11 +133,56 @@ class DaskBackend(Backend):
         return da.from_array(a.copy(), chunks=chunks)
 
     def to_numpy(self, a: Any) -> Any:
-        import numpy as np
-
         return np.asarray(a.compute())
 
     def normalize_dtype(self, dtype: Any) -> Any:
-        import numpy as np
-
         return np.dtype(dtype)
+
+    def ops(self, xp: Any) -> _core.Ops:
+        return DaskOps(_QuietNamespace(xp))
+
+    def run_portable(self, call: Call, xp: Any) -> Any:
+        x = call.x
+        if not self._slices_in_chunks(x, call.axes):
+            return super().run_portable(call, xp)
+        return self._map_blocks(call)
+
+    @staticmethod
+    def _slices_in_chunks(x: Any, axes: tuple[int, ...]) -> bool:
+        # Only the chunk meta (NumPy chunks) is run by the NumPy code; other
+        # chunk types (CuPy, sparse) keep the namespace path.
+        meta = getattr(x, "_meta", None)
+        return type(meta) is np.ndarray and all(x.numblocks[a] == 1 for a in axes)
+
+    def _map_blocks(self, call: Call) -> Any:
+        import dask.array as da
+
+        x, mask, axes = call.x, call.mask, call.axes
+        args: list[Any] = [x]
+        if mask is not None:
+            # map_blocks would unify x's and mask's chunks by splitting both
+            # at every border of either, which can cut a slice in two; give
+            # the mask x's chunks instead (a cheap boolean rechunk)
+            if mask.chunks != x.chunks:
+                if not (_known(mask.chunks) and _known(x.chunks)):
+                    return super().run_portable(call, self.import_namespace())
+                mask = mask.rechunk(x.chunks)
+            args.append(mask)
+        else:
+            args.append(None)
+        kwargs: dict[str, Any] = {
+            "which": call.func,
+            "axes": axes,
+            "keepdims": call.keepdims,
+            "compute": call.compute_dtype,
+        }
+        if call.func != "logsumexp":
+            return da.map_blocks(_numpy_block, *args, dtype=call.compute_dtype, **kwargs)
+        if call.keepdims:
+            chunks = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
+            return da.map_blocks(
+                _numpy_block, *args, dtype=call.compute_dtype, chunks=chunks, **kwargs
+            )
+        return da.map_blocks(
+            _numpy_block, *args, dtype=call.compute_dtype, drop_axis=list(axes), **kwargs
+        )
