@@ -1,38 +1,57 @@
 """Testing helpers for framework-neutral code: targets and ulp comparisons.
 
-``Target`` names one backend on one device (``torch:cpu``, ``jax:cpu:0``);
-:func:`targets` lists them; :func:`assert_close` compares an array of any
-namespace with a NumPy reference in units in the last place.  The pytest plugin
-(:mod:`xpsoftmax.testing.plugin`) builds the ``xp``/``target``/``device``
-fixtures on these.  Nothing here imports pytest.
+``Target`` names one backend on one device (``torch:cpu``, ``jax:cpu``,
+``jax-x32:cpu`` for JAX with float64 off); :func:`targets` lists them;
+:func:`assert_close` compares an array of any namespace with a reference (an
+array of any namespace, a list or mpmath-derived floats) in units in the last
+place.  The pytest plugin (:mod:`xpsoftmax.testing.plugin`) builds the
+``xp``/``target``/``device`` fixtures on these.  Nothing here imports pytest.
+
+>>> from xpsoftmax.testing import targets
+>>> t = next(t for t in targets(["numpy"]) if t.skip is None)
+>>> t.id
+'numpy:cpu'
+>>> t.to_numpy(t.asarray([1, 2], dtype="float32"))
+array([1., 2.], dtype=float32)
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ..backends import BACKENDS, Backend, by_name
 
-__all__ = ["Target", "assert_close", "targets", "ulp_error"]
+__all__ = ["JAX_X64_MODES", "Target", "as_numpy", "assert_close", "targets", "ulp_error"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """One backend on one device; ``skip`` is the reason it cannot run here."""
+    """One backend on one device; ``skip`` is the reason it cannot run here.
+
+    ``x64`` matters for JAX only: True runs the test inside
+    ``jax.enable_x64(True)`` (float64 arrays stay float64), False inside
+    ``jax.enable_x64(False)`` (JAX's default: float64 input becomes float32,
+    integers go to float32); the id of the latter is ``jax-x32:<device>``.
+    """
 
     backend_name: str
     device: Any = None
     device_label: str = "cpu"
     skip: str | None = field(default=None, compare=False)
+    x64: bool = True
 
     @property
     def id(self) -> str:
-        return f"{self.backend_name}:{self.device_label}"
+        """``backend:device`` as in test ids, e.g. ``numpy:cpu`` or ``jax-x32:cpu``."""
+        name = self.backend_name
+        if name == "jax" and not self.x64:
+            name = "jax-x32"
+        return f"{name}:{self.device_label}"
 
     @property
     def backend(self) -> Backend:
@@ -48,19 +67,20 @@ class Target:
         return self.backend.from_numpy(arr, self.device)
 
     def to_numpy(self, a: Any) -> np.ndarray:
+        """A NumPy copy of an array of this target (from any device)."""
         return np.asarray(self.backend.to_numpy(a))
 
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:
-        """What a test on this target runs inside: float64 enabled on JAX.
+        """What a test on this target runs inside: JAX's x64 switch set explicitly.
 
         ``jax.enable_x64`` is a thread-local context manager, so nothing global
-        changes for other tests.
+        changes for other tests; other backends need no context.
         """
         if self.backend_name == "jax":
             import jax
 
-            with jax.enable_x64(True):
+            with jax.enable_x64(self.x64):
                 yield
         else:
             yield
@@ -84,15 +104,29 @@ def _device_label(backend: Backend, device: Any) -> str:
     return str(device)
 
 
-def targets(backends: list[str] | None = None, devices: str = "default") -> list[Target]:
+JAX_X64_MODES = ("on", "off", "both")
+
+
+def targets(
+    backends: list[str] | None = None, devices: str = "default", jax_x64: str = "on"
+) -> list[Target]:
     """Every backend x device known, each with a skip reason where it cannot run.
 
+    ``backends`` restricts to those names (``ValueError`` for an unknown one).
     ``devices`` is "default" (each backend's CPU device, plus every GPU present,
     plus a skipped ``gpu`` placeholder where a GPU-capable backend has none, so
     the matrix always shows what was not covered), "all" (every device a
     backend reports, e.g. array-api-strict's fake devices) or a comma list of
-    device labels ("cpu,gpu").
+    device labels ("cpu,gpu").  ``jax_x64`` is "on" (JAX targets run with
+    float64 enabled), "off" (JAX's default) or "both" (each JAX device twice).
     """
+    if jax_x64 not in JAX_X64_MODES:
+        raise ValueError(f"jax_x64 must be one of {JAX_X64_MODES}, got {jax_x64!r}")
+    if backends is not None:
+        known = {b.name for b in BACKENDS}
+        unknown = [n for n in backends if n not in known]
+        if unknown:
+            raise ValueError(f"unknown backend(s) {unknown}; known: {sorted(known)}")
     out: list[Target] = []
     for backend in BACKENDS:
         if backends is not None and backend.name not in backends:
@@ -114,12 +148,31 @@ def targets(backends: list[str] | None = None, devices: str = "default") -> list
         if backend.name in _GPU_BACKENDS and not any(
             t.device_label.startswith(("gpu", "cuda")) for t in found
         ):
-            found.append(Target(backend.name, None, "gpu", skip=f"no CUDA device for {backend.name}"))
+            found.append(
+                Target(backend.name, None, "gpu", skip=f"no CUDA device for {backend.name}")
+            )
         out.extend(found)
     if devices not in ("default", "all"):
         wanted = {d.strip() for d in devices.split(",") if d.strip()}
         out = [t for t in out if t.device_label in wanted]
+    if jax_x64 != "on":
+        modes = [False] if jax_x64 == "off" else [True, False]
+        out = [
+            replace(t, x64=m) if t.backend_name == "jax" else t
+            for t in out
+            for m in (modes if t.backend_name == "jax" else [True])
+        ]
     return out
+
+
+def as_numpy(a: Any) -> np.ndarray:
+    """A NumPy copy of an array of any supported library (or of an array-like)."""
+    from ..backends import backend_of
+
+    backend = backend_of(a)
+    if backend is None:
+        return np.asarray(a)
+    return np.asarray(backend.to_numpy(a))
 
 
 def ulp_error(actual: Any, expected: Any, dtype: Any) -> np.ndarray:
@@ -151,33 +204,39 @@ def assert_close(
 ) -> float:
     """Assert ``actual`` is within ``ulps * max(cond, 1)`` ulps of ``expected``.
 
-    ``actual`` may be an array of any supported library; ``cond`` is the
-    (elementwise or scalar) condition number of the computed quantity, so the
-    tolerance is backward-error ulps times conditioning.  Returns the worst
-    error in ulps.
+    ``actual`` may be an array of any supported library, on any device;
+    ``expected`` too, or a list/float (best computed more accurately than
+    ``dtype``, e.g. with mpmath).  ``cond`` is the (elementwise or scalar)
+    condition number of the computed quantity, so the tolerance is
+    backward-error ulps times conditioning.  ``dtype`` is the precision the
+    ulps are counted in (default: ``actual``'s dtype).  NaN matches NaN and an
+    infinity the same infinity.  Returns the worst error in ulps.
 
     >>> import numpy as np
-    >>> assert_close(np.float32(0.1), 0.1, ulps=1, dtype=np.float32)
-    0.0
+    >>> round(assert_close(np.float32(0.1), 0.1, ulps=1), 3)  # float32(0.1) is 0.2 ulps off
+    0.2
+    >>> assert_close(np.float32([1.0, 2.0]), [1.0, 2.0 + 5e-7], ulps=1)
+    Traceback (most recent call last):
+    AssertionError: 1 of 2 elements off by more than 1 ulps x max(cond, 1) in float32; worst at (1,): got 2.0, expected 2.0000005, 2.1 ulps > 1
     """
-    from ..backends import backend_of
-
-    if target is not None:
-        arr = target.to_numpy(actual)
-    else:
-        backend = backend_of(actual)
-        arr = np.asarray(actual) if backend is None else np.asarray(backend.to_numpy(actual))
-    dtype = np.dtype(dtype if dtype is not None else arr.dtype)
-    exp = np.asarray(expected, dtype=np.float64)
+    arr = target.to_numpy(actual) if target is not None else as_numpy(actual)
+    exp_np = as_numpy(expected)
+    if dtype is None:
+        dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
+    dtype = np.dtype(dtype)
+    exp = np.asarray(exp_np, dtype=np.float64)
     if arr.shape != exp.shape:
         raise AssertionError(f"shape {arr.shape} != expected shape {exp.shape}")
     err = ulp_error(arr, exp, dtype)
     tol = ulps * np.maximum(np.asarray(cond, dtype=np.float64), 1.0)
     bad = err > tol
     if np.any(bad):
-        i = np.unravel_index(int(np.argmax(np.where(bad, err - tol, -np.inf))), err.shape) if err.ndim else ()
+        excess = np.where(bad, err - tol, -np.inf)
+        i = tuple(int(k) for k in np.unravel_index(int(np.argmax(excess)), err.shape))
+        tol_i = float(np.broadcast_to(tol, err.shape)[i])
         raise AssertionError(
-            f"{int(bad.sum())} of {err.size} elements off by more than the tolerance; worst at "
-            f"{i}: got {arr[i]!r}, expected {exp[i]!r}, {err[i]:.3g} ulps > {np.broadcast_to(tol, err.shape)[i]:.3g}"
+            f"{int(bad.sum())} of {err.size} elements off by more than {ulps:g} ulps x max(cond, 1) "
+            f"in {dtype}; worst at {i}: got {float(arr[i])!r}, expected {float(exp[i])!r}, "
+            f"{float(err[i]):.3g} ulps > {tol_i:.3g}"
         )
     return float(err.max()) if err.size else 0.0
