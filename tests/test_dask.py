@@ -254,3 +254,15 @@ def test_worker_killed_mid_run_result_complete(client):
     got = np.asarray(fut.result(timeout=120))
     assert pids[victim] not in client.run(os.getpid).values()  # the process really died
     _check("softmax", got, xn, 0, None)
+
+
+def test_empty_slices_keep_chunks():
+    # regression: the empty-reduction shortcut built da.zeros(shape), which
+    # raises ZeroDivisionError for (0, 65536) with automatic chunks
+    x = da.ones((0, 65536), chunks=(8192, 1024), dtype=np.float32)
+    for f in (xs.softmax, xs.log_softmax):
+        y = f(x, axis=0)
+        assert y.chunks == x.chunks and y.dtype == np.float32
+        assert y.compute().shape == (0, 65536)
+    lse = xs.logsumexp(x, axis=0).compute()
+    assert lse.shape == (65536,) and np.all(lse == -np.inf)

@@ -77,8 +77,10 @@ def _empty_reduction(
         raise ValueError(f"impl='native' cannot serve this call: {backend.name} has no native {func}")
     device = getattr(x, "device", None)
     if func != "logsumexp":
-        # an empty slice: nothing to normalize, same (empty) shape back
-        return backend.finish(xp.zeros(shape, dtype=result, device=device))
+        # an empty slice: nothing to normalize, same (empty) shape back;
+        # zeros_like keeps x's device and Dask chunks (da.zeros((0, 65536))
+        # with automatic chunks raises ZeroDivisionError in Dask 2026.8)
+        return backend.finish(xp.zeros_like(x, dtype=result))
     out_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
     if not keepdims:
         out_shape = tuple(n for i, n in enumerate(shape) if i not in axes)
