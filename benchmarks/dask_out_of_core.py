@@ -145,7 +145,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sums = sums.compute() if client is None else client.compute(sums).result()
             wall = time.perf_counter() - t0
         info["wall time"] = f"{wall:.1f} s" + (
-            f" ({t_write:.1f} s writing Zarr, then reading it back for the sum)" if args.zarr else ""
+            f" ({t_write:.1f} s writing Zarr, then reading it back for the sum)"
+            if args.zarr
+            else ""
         )
         info["throughput"] = f"{x.nbytes / 2**30 / wall:.2f} GiB/s of input"
         info["peak RSS"] = f"{gib(mem.peak_total)} summed over processes" + (
