@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,6 +199,34 @@ def test_assert_close_failure_reads_well_in_a_report(pytester):
             "got 0.5, expected 0.5000001788139343, 3 ulps > 2"
         ]
     )
+
+
+DOWNSTREAM_DOCS = [
+    Path(__file__).resolve().parent.parent / p for p in ("docs/testing.md", "README.md")
+]
+
+
+def _downstream_examples():
+    for path in DOWNSTREAM_DOCS:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        for m in re.finditer(
+            r"<!-- downstream-test -->\s*\n```python\n(.*?)^```", text, re.M | re.S
+        ):
+            yield pytest.param(m.group(1), id=path.name)
+
+
+@pytest.mark.parametrize("source", list(_downstream_examples()))
+def test_documented_downstream_example_runs(pytester, source):
+    pytester.makeini("[pytest]\nxp_fixtures = true\n")
+    pytester.makepyfile(test_normalize=source)
+    result = pytester.runpytest("-v")
+    ids = _ids(result)
+    expected = {f"test_normalize[{t.id}]": "SKIPPED" if t.skip else "PASSED" for t in targets()}
+    assert ids == expected
+
+
+def test_downstream_example_is_documented():
+    assert len(list(_downstream_examples())) >= 1
 
 
 # -- the helpers themselves -----------------------------------------------------

@@ -1,0 +1,93 @@
+"""Every example in README.md and docs/*.md runs, so the documents cannot rot.
+
+An example is a fenced ```python block holding ``>>>`` prompts; each runs as a
+doctest with its own globals (so every block imports what it uses).  A block
+that needs optional libraries says so on the line before its fence, e.g.
+``<!-- requires: torch, jax -->``: it is skipped, with the reason, where one of
+them is missing.  Fenced python blocks without prompts (signatures) are not
+examples.  The docstring examples of the package's modules run here too.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import importlib.util
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import xpsoftmax
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(
+    r"(?:<!--\s*requires:\s*(?P<req>[^>]*?)\s*-->\s*\n)?^```python[^\n]*\n(?P<body>.*?)^```\s*$",
+    re.M | re.S,
+)
+FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+
+
+def _blocks():
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        for m in FENCE.finditer(text):
+            if ">>>" not in m.group("body"):
+                continue
+            line = text.count("\n", 0, m.start("body")) + 1
+            req = [r.strip() for r in (m.group("req") or "").split(",") if r.strip()]
+            yield pytest.param(path, line, m.group("body"), req, id=f"{path.name}:{line}")
+
+
+BLOCKS = list(_blocks())
+
+
+def _run(text: str, name: str, path: Path, line: int, globs: dict) -> None:
+    test = doctest.DocTestParser().get_doctest(text, globs, name, str(path), line - 1)
+    out: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    runner.run(test, out=out.append)
+    if runner.failures:
+        pytest.fail("".join(out), pytrace=False)
+
+
+@pytest.mark.parametrize("path,line,body,requires", BLOCKS)
+def test_doc_example(path, line, body, requires):
+    for module in requires:
+        pytest.importorskip(module, reason=f"the example needs {module}")
+    _run(body, f"{path.name}:{line}", path, line, {})
+
+
+def test_docs_have_examples_and_are_linked():
+    # a page without a single executed example, or one nobody can reach, rots unseen
+    pages = {p.name for p in DOCS if p.parent.name == "docs"}
+    assert {"index.md", "semantics.md", "accuracy.md", "backends.md", "errata.md"} <= pages
+    with_examples = {b.values[0].name for b in BLOCKS}
+    assert pages - {"performance.md", "index.md"} <= with_examples
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert all(f"({name})" in index for name in pages - {"index.md"})
+    assert "docs/index.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _modules():
+    for info in pkgutil.walk_packages(xpsoftmax.__path__, "xpsoftmax."):
+        if not info.name.endswith("__main__"):  # runs the CLI on import
+            yield info.name
+
+
+@pytest.mark.parametrize("name", ["xpsoftmax", *_modules()])
+def test_docstring_examples(name):
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:  # an optional dependency of that module
+        pytest.skip(f"{name}: {exc}")
+    tests = doctest.DocTestFinder().find(module, name)
+    out: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    for t in tests:
+        if t.examples:
+            runner.run(t, out=out.append)
+    if runner.failures:
+        pytest.fail("".join(out), pytrace=False)
