@@ -1,0 +1,85 @@
+"""The CI workflow and its matrix stay in step with the lane files in backends/."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+spec = importlib.util.spec_from_file_location("ci_lanes", ROOT / ".ci" / "lanes.py")
+assert spec is not None and spec.loader is not None
+lanes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lanes)
+
+
+def test_every_lane_file_is_one_job():
+    matrix = lanes.lanes()
+    names = [e["lane"] for e in matrix["cpu"] + matrix["gpu"]]
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "backends").glob("*.txt"))
+    assert len(names) == len(set(names))
+    # CuPy needs CUDA: its lane, and only lanes that pull CuPy in, go to the GPU runner
+    gpu = {e["lane"] for e in matrix["gpu"]}
+    assert "cupy" in gpu and "numpy" not in gpu and "all-cpu" not in gpu
+    for e in matrix["cpu"] + matrix["gpu"]:
+        assert e["backends"] == (e["lane"] if e["lane"] in lanes.BACKENDS else "")
+
+
+def test_lane_includes_are_followed(tmp_path):
+    (tmp_path / "base.txt").write_text("numpy==2.0  # pinned\n")
+    (tmp_path / "gpu.txt").write_text("# a GPU lane\n-r base.txt\ncupy-cuda13x>=13\n")
+    assert lanes.requirements(tmp_path / "gpu.txt") == ["numpy==2.0", "cupy-cuda13x>=13"]
+
+
+def test_github_output_lines():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "lanes.py")], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert [line.split("=", 1)[0] for line in out] == ["cpu", "gpu", "has_gpu"]
+
+
+def test_workflow_runs_tests_and_uploads_the_compare_report():
+    yaml = pytest.importorskip("yaml")
+    wf = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    jobs = wf["jobs"]
+    assert jobs["cpu"]["strategy"]["matrix"] == "${{ fromJSON(needs.lanes.outputs.cpu) }}"
+    assert jobs["gpu"]["strategy"]["matrix"] == "${{ fromJSON(needs.lanes.outputs.gpu) }}"
+    assert "self-hosted" in jobs["gpu"]["runs-on"] and "gpu" in jobs["gpu"]["runs-on"]
+    for name in ("cpu", "gpu"):
+        runs = [s.get("run", "") for s in jobs[name]["steps"]]
+        assert any("pytest" in r for r in runs)
+        assert "xpsoftmax compare --out report/" in runs
+        uploads = [
+            s
+            for s in jobs[name]["steps"]
+            if s.get("uses", "").startswith("actions/upload-artifact")
+        ]
+        assert uploads and "report/" in uploads[0]["with"]["path"]
+    lint_runs = [s.get("run", "") for s in jobs["lint"]["steps"]]
+    assert {"ruff check .", "mypy", "bash .ci/check_workflow.sh"} <= set(lint_runs)
+
+
+def test_workflow_schema_check_catches_mistakes(tmp_path):
+    pytest.importorskip(
+        "check_jsonschema", reason="check-jsonschema is installed by .ci/check_workflow.sh"
+    )
+
+    def check(path):
+        cmd = [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+        ]
+        return subprocess.run([*cmd, str(path)], capture_output=True, text=True).returncode
+
+    assert check(WORKFLOW) == 0
+    broken = tmp_path / "ci.yml"
+    broken.write_text(WORKFLOW.read_text(encoding="utf-8").replace("runs-on:", "runs_on:"))
+    assert check(broken) != 0
