@@ -74,7 +74,9 @@ def _empty_reduction(
     impl: str,
 ) -> Any:
     if impl == "native" and func not in backend.native_funcs:
-        raise ValueError(f"impl='native' cannot serve this call: {backend.name} has no native {func}")
+        raise ValueError(
+            f"impl='native' cannot serve this call: {backend.name} has no native {func}"
+        )
     device = getattr(x, "device", None)
     if func != "logsumexp":
         # an empty slice: nothing to normalize, same (empty) shape back;
