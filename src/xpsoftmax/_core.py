@@ -172,4 +172,3 @@ def logsumexp(
     if not keepdims:
         out = xp.squeeze(out, axis=axes)
     return out
-
