@@ -38,7 +38,9 @@ def collect(all_devices: bool = False) -> list[dict[str, Any]]:
                 y = xs.softmax(x, axis=1)
                 row.update(
                     status="ok",
-                    result=np.array2string(t.to_numpy(y), precision=6, separator=", ").replace("\n", ""),
+                    result=np.array2string(t.to_numpy(y), precision=6, separator=", ").replace(
+                        "\n", ""
+                    ),
                     type=type(y).__name__,
                 )
         except Exception as exc:  # report, don't hide: info is a diagnostic
@@ -50,14 +52,18 @@ def collect(all_devices: bool = False) -> list[dict[str, Any]]:
 def main(args: argparse.Namespace) -> int:
     import xpsoftmax
 
-    print(f"xpsoftmax {xpsoftmax.__version__} on Python {platform.python_version()} ({platform.machine()})")
+    print(
+        f"xpsoftmax {xpsoftmax.__version__} on Python {platform.python_version()} ({platform.machine()})"
+    )
     print(f"example: softmax({EXAMPLE}, axis=1) in float32 on each backend x device\n")
     rows = collect(getattr(args, "all_devices", False))
     width = max(len(r["target"]) for r in rows)
     failed = False
     for r in rows:
         if r["status"] == "ok":
-            print(f"{r['target']:<{width}}  {r['backend']:<7} {r['version']:<17} {r['type']:<10} {r['result']}")
+            print(
+                f"{r['target']:<{width}}  {r['backend']:<7} {r['version']:<17} {r['type']:<10} {r['result']}"
+            )
         else:
             failed |= r["status"] == "error"
             print(f"{r['target']:<{width}}  {r['status']}: {r['reason']}")
