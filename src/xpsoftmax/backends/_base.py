@@ -141,4 +141,3 @@ def run_core(call: Call, ops: _core.Ops) -> Array:
         return _core.logsumexp(call.x, call.axes, call.mask, call.keepdims, ops)
     fn = _core.softmax if call.func == "softmax" else _core.log_softmax
     return fn(call.x, call.axes, call.mask, ops)
-
