@@ -14,8 +14,14 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "compare": ("xpsoftmax.conformance.compare", "run the conformance cases over every installed subject and write a report (the main job)"),
-    "conformance": ("xpsoftmax.conformance.run", "run the conformance suite; non-zero exit if an xpsoftmax subject fails"),
+    "compare": (
+        "xpsoftmax.conformance.compare",
+        "run the conformance cases over every installed subject and write a report (the main job)",
+    ),
+    "conformance": (
+        "xpsoftmax.conformance.run",
+        "run the conformance suite; non-zero exit if an xpsoftmax subject fails",
+    ),
     "bench": ("xpsoftmax.bench", "time xpsoftmax against the installed native kernels"),
     "info": ("xpsoftmax._info", "installed backends, versions, devices, and an example on each"),
 }
