@@ -61,7 +61,8 @@ def test_workflow_runs_tests_and_uploads_the_compare_report():
         ]
         assert uploads and "report/" in uploads[0]["with"]["path"]
     lint_runs = [s.get("run", "") for s in jobs["lint"]["steps"]]
-    assert {"ruff check .", "mypy", "bash .ci/check_workflow.sh"} <= set(lint_runs)
+    wanted = {"ruff check .", "ruff format --check .", "mypy", "bash .ci/check_workflow.sh"}
+    assert wanted <= set(lint_runs)
 
 
 def test_workflow_schema_check_catches_mistakes(tmp_path):
