@@ -27,7 +27,11 @@ X = np.array([[1.0, 2.0], [3.0, 4.0]])
         ({"dtype": "nonsense"}, TypeError, "dtype='nonsense' is not a dtype of numpy"),
         ({"dtype": np.complex64}, TypeError, "real floating dtype"),
         ({"where": np.array([1, 0])}, TypeError, "boolean dtype, got int"),
-        ({"where": np.array([True, False, True])}, ValueError, r"shape \(3,\) does not broadcast to x's shape \(2, 2\)"),
+        (
+            {"where": np.array([True, False, True])},
+            ValueError,
+            r"shape \(3,\) does not broadcast to x's shape \(2, 2\)",
+        ),
         ({"where": np.ones((3, 2, 2), dtype=bool)}, ValueError, "does not broadcast"),
         ({"impl": "native"}, ValueError, "numpy has no native"),
     ],

@@ -42,7 +42,10 @@ def test_jax_grad_matches_jax_nn(jax64, impl):
     pairs = [
         (lambda a: xs.softmax(a, impl=impl), jax.nn.softmax),
         (lambda a: xs.log_softmax(a, impl=impl), jax.nn.log_softmax),
-        (lambda a: xs.logsumexp(a, keepdims=True, impl=impl), lambda a: jax.nn.logsumexp(a, axis=-1, keepdims=True)),
+        (
+            lambda a: xs.logsumexp(a, keepdims=True, impl=impl),
+            lambda a: jax.nn.logsumexp(a, axis=-1, keepdims=True),
+        ),
     ]
     for ours, theirs in pairs:
         g1 = _jax_grads(jax, ours, x, w)
@@ -55,6 +58,7 @@ def test_jax_grad_fully_masked_is_finite_zero(jax64):
     jax, jnp = jax64, jax64.numpy
     x, m = jnp.asarray(X), jnp.asarray(MASK)
     for f in (xs.softmax, xs.log_softmax, xs.logsumexp):
+
         def loss(a, f=f):
             out = f(a, where=m)
             # only the finite outputs can enter a loss; masked log-probs are -inf by design
@@ -80,7 +84,10 @@ def test_torch_autograd_matches_torch(impl):
     pairs = [
         (lambda a: xs.softmax(a, impl=impl), lambda a: torch.softmax(a, -1)),
         (lambda a: xs.log_softmax(a, impl=impl), lambda a: torch.log_softmax(a, -1)),
-        (lambda a: xs.logsumexp(a, keepdims=True, impl=impl), lambda a: torch.logsumexp(a, -1, keepdim=True)),
+        (
+            lambda a: xs.logsumexp(a, keepdims=True, impl=impl),
+            lambda a: torch.logsumexp(a, -1, keepdim=True),
+        ),
     ]
     for ours, theirs in pairs:
         grads = []

@@ -18,7 +18,11 @@ IMPLS = ["portable", "auto"]
 # (name, values, axis): ordinary, dominant, overflow-prone, underflow-prone, ties, 3-d
 CASES = [
     ("seed000_2x3", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], 1),
-    ("seed000_2x2x3", [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[7.0, 8.0, 9.0], [10.0, 11.0, 12.0]]], 2),
+    (
+        "seed000_2x2x3",
+        [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[7.0, 8.0, 9.0], [10.0, 11.0, 12.0]]],
+        2,
+    ),
     ("seed001_a", [2.0, 1.0, 0.5], -1),
     ("seed001_b", [1.5, 0.8, -0.2], -1),
     ("dominant", [[0.0, -30.0], [-30.0, 0.0], [5.0, -40.0]], -1),
@@ -62,7 +66,13 @@ INF, NAN = math.inf, math.nan
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_special_values(target, impl):
-    rows = [[INF, 1.0, 2.0], [-INF, -INF, -INF], [NAN, 1.0, 2.0], [1.0, -INF, 0.0], [INF, INF, -INF]]
+    rows = [
+        [INF, 1.0, 2.0],
+        [-INF, -INF, -INF],
+        [NAN, 1.0, 2.0],
+        [1.0, -INF, 0.0],
+        [INF, INF, -INF],
+    ]
     sm = _run(target, "softmax", rows, impl=impl)
     ls = _run(target, "log_softmax", rows, impl=impl)
     lse = _run(target, "logsumexp", rows, impl=impl)
@@ -126,7 +136,9 @@ def test_integer_and_bool_input_go_to_default_float(target, values):
     assert out.dtype == default
     ref = REFERENCES["softmax"](np.asarray(values, dtype=np.float64))
     dt = "float32" if "32" in str(default) else "float64"
-    assert_close(out, ref, ulps=2, cond=cond("softmax", np.asarray(values, float)), dtype=dt, target=target)
+    assert_close(
+        out, ref, ulps=2, cond=cond("softmax", np.asarray(values, float)), dtype=dt, target=target
+    )
 
 
 def test_dtype_argument_casts_first(target):
@@ -135,7 +147,9 @@ def test_dtype_argument_casts_first(target):
     out = xs.log_softmax(x, dtype=xp.float32)
     assert out.dtype == xp.float32
     ref = REFERENCES["log_softmax"]([1.0, 2.0, 3.0])
-    assert_close(out, ref, ulps=2, cond=cond("log_softmax", [1.0, 2.0, 3.0]), dtype="float32", target=target)
+    assert_close(
+        out, ref, ulps=2, cond=cond("log_softmax", [1.0, 2.0, 3.0]), dtype="float32", target=target
+    )
 
 
 def test_empty_axis(target):
@@ -161,14 +175,20 @@ def test_zero_d_and_empty_axes_tuple(target):
     x = target.asarray(np.array([[1.0, INF], [NAN, -3.0]]))
     sm = target.to_numpy(xs.softmax(x, axis=()))
     np.testing.assert_array_equal(sm, [[1.0, NAN], [NAN, 1.0]])
-    np.testing.assert_array_equal(target.to_numpy(xs.logsumexp(x, axis=())), [[1.0, INF], [NAN, -3.0]])
+    np.testing.assert_array_equal(
+        target.to_numpy(xs.logsumexp(x, axis=())), [[1.0, INF], [NAN, -3.0]]
+    )
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1, (0, 2), (2, 0), None, (-1, -2)])
 def test_axis_forms(target, axis):
     rng = np.random.default_rng(0)
     x_np = rng.normal(size=(3, 4, 5)) * 3
-    axes = tuple(range(3)) if axis is None else tuple(a % 3 for a in (axis if isinstance(axis, tuple) else (axis,)))
+    axes = (
+        tuple(range(3))
+        if axis is None
+        else tuple(a % 3 for a in (axis if isinstance(axis, tuple) else (axis,)))
+    )
     # reference: move the reduced axes last, flatten them, reduce the last axis
     keep = [a for a in range(3) if a not in axes]
     moved = np.transpose(x_np, keep + sorted(axes))
@@ -201,8 +221,20 @@ def test_where_mask(target, impl):
         # where= is the same as dropping the masked entries (NaN/inf there are ignored)
         ref_sm = REFERENCES["softmax"](kept)
         assert_close(sm[r][m_np[r]], ref_sm, ulps=2, cond=cond("softmax", kept), dtype="float64")
-        assert_close(ls[r][m_np[r]], REFERENCES["log_softmax"](kept), ulps=2, cond=cond("log_softmax", kept), dtype="float64")
-        assert_close(lse[r], REFERENCES["logsumexp"](kept), ulps=2, cond=cond("logsumexp", kept), dtype="float64")
+        assert_close(
+            ls[r][m_np[r]],
+            REFERENCES["log_softmax"](kept),
+            ulps=2,
+            cond=cond("log_softmax", kept),
+            dtype="float64",
+        )
+        assert_close(
+            lse[r],
+            REFERENCES["logsumexp"](kept),
+            ulps=2,
+            cond=cond("logsumexp", kept),
+            dtype="float64",
+        )
         assert (sm[r][~m_np[r]] == 0).all() and (ls[r][~m_np[r]] == -INF).all()
     # fully masked slice
     assert (sm[2] == 0).all() and (ls[2] == -INF).all() and lse[2] == -INF
@@ -215,7 +247,9 @@ def test_where_broadcasts(target):
     out = target.to_numpy(xs.softmax(x, where=m))
     ref = REFERENCES["softmax"](np.array([[1.0, 3.0], [4.0, 6.0]]))
     assert (out[:, 1] == 0).all()
-    assert_close(out[:, [0, 2]], ref, ulps=2, cond=cond("softmax", [[1.0, 3.0], [4.0, 6.0]]), dtype="float64")
+    assert_close(
+        out[:, [0, 2]], ref, ulps=2, cond=cond("softmax", [[1.0, 3.0], [4.0, 6.0]]), dtype="float64"
+    )
 
 
 @pytest.mark.parametrize("func", list(FUNCS))
