@@ -1,0 +1,419 @@
+"""Write the conformance catalogue: every stored case with its mpmath reference.
+
+    python conformance/generate_references.py          # rewrites the catalogue
+    python conformance/generate_references.py --check  # exit 1 if it would change
+
+The output, ``src/xpsoftmax/conformance/data/cases.json``, ships inside the
+wheel.  It is deterministic (fixed seeds, mpmath at 50 digits, sorted keys), so
+anyone can regenerate it and diff.  This script imports nothing from
+xpsoftmax: the references are independent of the code under test.
+
+Reference semantics (the project's, see README "semantics"): slices hold the
+entries along the reduced axes that ``where`` keeps.  A NaN makes its slice
+NaN; a ``+inf`` makes softmax/log_softmax NaN and logsumexp ``+inf``; a slice
+of only ``-inf`` gives NaN/NaN/``-inf``; an empty or fully masked slice gives
+0 / -inf / -inf; masked entries get 0 (softmax) or -inf (log_softmax).
+
+Each expected value comes with ``k``, the error factor of the bound derived in
+:mod:`xpsoftmax.conformance.cases` (``tolerance``): with ``z = x - max``,
+``Z = max |z|`` over the finite live entries, ``n`` their number and
+``L = log(sum(exp(z))) >= 0``:
+
+* softmax:      k = |z_i| + Z + n + 2
+* log_softmax:  k = (|z_i| + L (Z + n + 2)) / |y_i| + 1
+* logsumexp:    k = (|m| + L (Z + n + 2)) / |y| + 1
+
+(k = 1 where the exact result is 0 or a special value.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "xpsoftmax" / "conformance" / "data" / "cases.json"
+mp = mpmath.MPContext()
+mp.dps = 50
+
+FUNCS = ("softmax", "log_softmax", "logsumexp")
+
+
+# -- dtype rounding of the inputs (the reference sees exactly what subjects get) ----
+def _round(values: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.asarray(values, dtype=np.float64).astype(ml_dtypes.bfloat16).astype(np.float64)
+    if dtype == "bool":
+        return np.asarray(values, dtype=bool)
+    return np.asarray(values).astype(dtype)
+
+
+def _enc(v: float) -> float | str:
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def _enc_array(a: np.ndarray) -> list | float | str:
+    if a.ndim == 0:
+        return _enc(a.item()) if a.dtype.kind == "f" else a.item()
+    return [_enc_array(s) for s in a]
+
+
+def _log_sum(zs: list) -> mpmath.mpf:
+    """log(sum(exp(z))) for z = x - max, as log1p of the non-maximal terms.
+
+    1 + exp(-700) needs 304 digits to hold: log1p keeps the tiny deficit
+    at 50 digits of *relative* precision.
+    """
+    t = mp.fsum(mp.exp(z) for z in zs if z != 0) + (sum(1 for z in zs if z == 0) - 1)
+    return mp.log1p(t)
+
+
+# -- the reference, one slice at a time -------------------------------------------
+def _slice_ref(row: list[float], func: str) -> tuple[list[float], list[float]]:
+    """(values, k) of func over one slice of live entries (Python floats)."""
+    n_all = len(row)
+    if func == "logsumexp":
+        return _slice_lse(row)
+    if any(math.isnan(v) for v in row) or any(v == math.inf for v in row):
+        return [math.nan] * n_all, [1.0] * n_all
+    finite = [v for v in row if v != -math.inf]
+    if not finite:
+        return [math.nan] * n_all, [1.0] * n_all
+    m = max(finite)
+    zs = [mp.mpf(v) - mp.mpf(m) for v in finite]
+    big_z = float(max(abs(z) for z in zs))
+    n = len(finite)
+    lse = _log_sum(zs)  # L >= 0
+    L = float(lse)
+    vals, ks = [], []
+    for v in row:
+        if v == -math.inf:
+            vals.append(0.0 if func == "softmax" else -math.inf)
+            ks.append(1.0)
+            continue
+        z = mp.mpf(v) - mp.mpf(m)
+        if func == "softmax":
+            vals.append(float(mp.exp(z - lse)))
+            ks.append(abs(float(z)) + big_z + n + 2)
+        else:
+            y = z - lse
+            fy = float(y)  # may underflow to 0: then 0 is the answer to match
+            vals.append(fy)
+            num = abs(float(z)) + L * (big_z + n + 2)
+            ks.append(1.0 if fy == 0 else num / abs(fy) + 1)
+    return vals, ks
+
+
+def _slice_lse(row: list[float]) -> tuple[list[float], list[float]]:
+    if any(math.isnan(v) for v in row):
+        return [math.nan], [1.0]
+    if any(v == math.inf for v in row):
+        return [math.inf], [1.0]
+    finite = [v for v in row if v != -math.inf]
+    if not finite:
+        return [-math.inf], [1.0]
+    m = max(finite)
+    zs = [mp.mpf(v) - mp.mpf(m) for v in finite]
+    lse = _log_sum(zs)
+    y = mp.mpf(m) + lse
+    big_z = float(max(abs(z) for z in zs))
+    num = abs(m) + float(lse) * (big_z + len(finite) + 2)
+    fy = float(y)
+    return [fy], [1.0 if fy == 0 else num / abs(fy) + 1]
+
+
+def reference(
+    x: np.ndarray, func: str, axis, where: np.ndarray | None, keepdims: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(expected, k) for one call; ``axis`` as the case gives it ("default" = -1)."""
+    x = np.asarray(x, dtype=np.float64)
+    nd = x.ndim
+    if axis == "default":
+        axis = -1
+    if axis is None:
+        axes = tuple(range(nd))
+    elif isinstance(axis, (list, tuple)):
+        axes = tuple(sorted(a % nd for a in axis)) if nd else ()
+    else:
+        axes = (axis % nd,) if nd else ()
+    mask = np.ones(x.shape, bool) if where is None else np.broadcast_to(where, x.shape)
+    rest = tuple(i for i in range(nd) if i not in axes)
+    moved = np.transpose(x, rest + axes)
+    mmask = np.transpose(mask, rest + axes)
+    lead = moved.shape[: len(rest)]
+    n = int(np.prod(moved.shape[len(rest) :], dtype=np.int64))
+    nrows = int(np.prod(lead, dtype=np.int64))
+    rows = moved.reshape(nrows, n)
+    mrows = mmask.reshape(nrows, n)
+    if func == "logsumexp":
+        vals = np.empty(rows.shape[0])
+        ks = np.empty(rows.shape[0])
+        for r in range(rows.shape[0]):
+            live = [float(v) for v, keep in zip(rows[r], mrows[r], strict=True) if keep]
+            if not live:
+                vals[r], ks[r] = -math.inf, 1.0
+            else:
+                (vals[r],), (ks[r],) = _slice_lse(live)
+        out_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+        if not keepdims:
+            out_shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
+        return vals.reshape(out_shape), ks.reshape(out_shape)
+    vals = np.empty(rows.shape)
+    ks = np.ones(rows.shape)
+    fill = 0.0 if func == "softmax" else -math.inf
+    for r in range(rows.shape[0]):
+        idx = [j for j in range(n) if mrows[r, j]]
+        vals[r] = fill
+        if idx:
+            v, k = _slice_ref([float(rows[r, j]) for j in idx], func)
+            vals[r, idx] = v
+            ks[r, idx] = k
+    back = np.argsort(rest + axes)
+    shaped = vals.reshape(lead + moved.shape[len(rest) :])
+    kshaped = ks.reshape(lead + moved.shape[len(rest) :])
+    return np.transpose(shaped, back), np.transpose(kshaped, back)
+
+
+# -- the catalogue -------------------------------------------------------------------
+CASES: list[dict] = []
+
+
+def add(
+    cid: str,
+    group: str,
+    x,
+    dtype: str,
+    *,
+    axis=-1,
+    where=None,
+    keepdims: bool = False,
+    funcs=FUNCS,
+    note: str = "",
+    printed=None,
+) -> None:
+    xr = _round(np.asarray(x, dtype=np.float64 if dtype not in ("bool",) else bool), dtype)
+    w = None if where is None else np.asarray(where, dtype=bool)
+    for func in funcs:
+        exp, k = reference(xr.astype(np.float64), func, axis, w, keepdims)
+        case = {
+            "id": f"{cid}/{func}",
+            "group": group,
+            "func": func,
+            "dtype": dtype,
+            "shape": list(xr.shape),
+            "x": _enc_array(xr.astype(np.float64)) if dtype != "bool" else xr.tolist(),
+            "axis": list(axis) if isinstance(axis, tuple) else axis,
+            "where": None if w is None else w.tolist(),
+            "keepdims": keepdims,
+            "expected": _enc_array(exp),
+            "k": _enc_array(k),
+        }
+        if note:
+            case["note"] = note
+        if printed is not None and func == "softmax":
+            case["printed"] = printed
+        CASES.append(case)
+
+
+def build() -> None:
+    f32max = float(np.finfo(np.float32).max)
+    f64max = float(np.finfo(np.float64).max)
+    # the documents' worked examples
+    p000 = [[0.24881134, 0.39762192, 0.35356674], [0.18263991, 0.26894142, 0.54841867]]
+    add("seed000-2x3-dim1", "examples", [[1, 2, 3], [4, 5, 6]], "float32", axis=1,
+        note="seed 000: torch.softmax(input, dim=1)", printed=p000)
+    add("seed000-2x2x3-dim2", "examples",
+        [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]], "float32", axis=2,
+        note="seed 000: torch.softmax(input, dim=2) (output not printed)")
+    add("seed001-2,1,0.5", "examples", [2.0, 1.0, 0.5], "float64",
+        note="seed 001: Softmax([2.0, 1.0, 0.5])", printed=[0.665, 0.245, 0.090])
+    add("seed001-1.5,0.8,-0.2", "examples", [1.5, 0.8, -0.2], "float64",
+        note="seed 001: worked example", printed=[0.596, 0.296, 0.109])
+    add("seed001-1.5,0.8,-0.2-f32", "examples", [1.5, 0.8, -0.2], "float32",
+        note="seed 001: worked example in float32")
+
+    # large and tiny logits, overflow/underflow of exp
+    add("large-1000,0", "large-logits", [1000.0, 0.0], "float64")
+    add("large-1000,0-f32", "large-logits", [1000.0, 0.0], "float32")
+    add("large-f32max", "large-logits", [[f32max, 0.0], [f32max, f32max], [f32max, -f32max],
+                                         [-f32max, -f32max]], "float32")
+    add("large-f64max", "large-logits", [[f64max, 0.0], [f64max, f64max], [-f64max, -f64max]],
+        "float64")
+    add("large-exp-overflow-f32", "large-logits", [[89.0, 88.5, 80.0], [100.0, 99.0, -5.0]], "float32",
+        note="exp(89) overflows float32 without the max shift")
+    add("large-exp-overflow-f64", "large-logits", [[710.0, 709.5, 700.0]], "float64")
+    add("large-all-negative", "large-logits", [[-1000.0, -1000.5, -1001.0], [-1e5, -1e5, -1e5 - 1]],
+        "float64", note="every exp underflows without the shift")
+    add("large-all-negative-f32", "large-logits", [[-200.0, -200.5, -201.0]], "float32")
+    add("large-spread", "large-logits", [[1e4, -1e4, 0.0], [80.0, 0.0, -80.0]], "float32")
+    add("tiny-logits", "large-logits", [[1e-30, -1e-30, 0.0], [1e-45, 0.0, -1e-45]], "float32",
+        note="tiny and subnormal logits")
+    add("tiny-logits-f64", "large-logits", [[5e-324, 0.0, -5e-324], [1e-300, 2e-300, 3e-300]],
+        "float64")
+    add("underflow-row", "large-logits", [[0.0, -100.0], [0.0, -800.0]], "float64",
+        note="exp(-800) underflows float64")
+    add("underflow-row-f32", "large-logits", [[0.0, -100.0], [0.0, -110.0]], "float32",
+        note="exp(-100) is subnormal in float32")
+
+    # special values: one slice per row
+    special = [[math.inf, 1.0], [-math.inf, 1.0], [math.nan, 1.0], [-math.inf, -math.inf],
+               [math.inf, math.inf], [math.inf, -math.inf], [math.nan, math.inf], [0.0, 0.0]]
+    add("special-rows", "special", special, "float64")
+    add("special-rows-f32", "special", special, "float32")
+    add("special-cols", "special", np.array(special).T.tolist(), "float64", axis=0,
+        note="the same slices along axis 0")
+
+    # shapes: empty axes, zero slices, 0-d
+    add("empty-axis", "shapes", np.zeros((0,)), "float64")
+    add("empty-axis-2d", "shapes", np.zeros((2, 0)), "float32")
+    add("empty-batch", "shapes", np.zeros((0, 3)), "float64", note="no slices, non-empty axis")
+    add("empty-keepdims", "shapes", np.zeros((2, 0)), "float64", keepdims=True, funcs=("logsumexp",))
+    add("zero-d", "shapes", np.array(3.0), "float64", axis=-1)
+    add("zero-d-none", "shapes", np.array(-2.5), "float32", axis=None)
+    add("length-one", "shapes", [[5.0], [-1e308]], "float64")
+    add("keepdims", "shapes", [[1.0, 2.0], [3.0, 5.0]], "float64", keepdims=True,
+        funcs=("logsumexp",))
+
+    # dtypes
+    add("int64", "dtypes", [[1, 2, 3], [4, 5, 6]], "int64")
+    add("int32", "dtypes", [[-3, 0, 7]], "int32")
+    add("bool", "dtypes", [[True, False, True]], "bool")
+    add("float16", "dtypes", [[0.5, 1.0, 2.0, 3.0], [1e-3, -2.0, 4.0, 8.0]], "float16")
+    add("float16-60000", "dtypes", [[60000.0, 0.0], [60000.0, 60000.0], [-60000.0, 0.0],
+                                    [11.0, 11.0]], "float16",
+        note="exp(11) and 60000 + log 2 overflow or round in float16 arithmetic")
+    add("float16-dominant", "dtypes", [[0.0, -8.0, -12.0]], "float16")
+    add("bfloat16", "dtypes", [[1.0, 2.0, 3.0], [1e38, 0.0, -1e38]], "bfloat16")
+    add("bfloat16-dominant", "dtypes", [[0.0, -10.0, -20.0]], "bfloat16")
+
+    # axes
+    rng = np.random.Generator(np.random.PCG64(20240001))
+    a3 = rng.normal(0.0, 3.0, size=(2, 3, 4))
+    for ax in (0, 1, 2, -1, -2, (0, 2), (1, 2), (0, 1, 2), None, (), "default"):
+        name = "default" if ax == "default" else ("none" if ax is None else str(ax).replace(" ", ""))
+        add(f"axis={name}", "axes", a3, "float64", axis=ax,
+            note="axis omitted: each function's default" if ax == "default" else "")
+
+    # where masks
+    add("mask-partial", "masks", [[1.0, 2.0, 3.0, 4.0], [5.0, -1.0, 0.0, 9.0]], "float64",
+        where=[[True, False, True, True], [False, True, True, False]])
+    add("mask-full-slice", "masks", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "float64",
+        where=[[False, False, False], [True, True, False]], note="a fully masked slice")
+    add("mask-broadcast", "masks", [[1.0, 2.0, 3.0], [0.0, 0.0, 100.0]], "float32",
+        where=[True, False, True], note="mask broadcast along the batch axis")
+    add("mask-hides-special", "masks", [[math.inf, 1.0, 2.0], [math.nan, 0.0, 0.0]], "float64",
+        where=[[False, True, True], [False, True, True]], note="masked +inf/NaN take no part")
+    add("mask-axis0", "masks", a3[:, :, 0], "float64", axis=0,
+        where=[[True, False, True], [True, False, False]])
+
+    # adversarial rows
+    add("dominant-f32", "adversarial", [[0.0, -30.0], [0.0, -20.0], [0.0, -25.0]], "float32",
+        note="log_softmax top entry is -exp(-30), not 0")
+    add("dominant-f64", "adversarial", [[0.0, -40.0], [0.0, -700.0], [5.0, -50.0]], "float64")
+    add("dominant-many", "adversarial", [[0.0] + [-20.0] * 63], "float32")
+    ties = np.float32(1.0) + np.arange(8, dtype=np.float32) * np.spacing(np.float32(1.0))
+    add("near-ties-f32", "adversarial", [ties.tolist(), [0.0] * 8], "float32")
+    t64 = 1e3 + np.arange(8) * np.spacing(1e3)
+    add("near-ties-f64", "adversarial", [t64.tolist()], "float64")
+    add("tie-at-max", "adversarial", [[3.0, 3.0, -40.0], [0.0, 0.0, 0.0]], "float32")
+    long32 = rng.normal(0.0, 4.0, size=(2, 2048))
+    add("long-rows-f32", "adversarial", long32, "float32")
+    add("long-rows-f64", "adversarial", rng.normal(0.0, 4.0, size=(1, 2048)), "float64")
+    add("long-dominant-f32", "adversarial", [[0.0] + [-18.0] * 2047], "float32",
+        note="log_softmax top entry -2047 exp(-18)")
+
+
+# the generated accuracy sets: data made at run time from these seeds, identical
+# for every subject; references in float64 (16/32-bit) or np.longdouble (float64)
+ACCURACY = [
+    {"name": "normal(0,1) 512x512", "dist": "normal", "scale": 1.0, "shape": [512, 512], "seed": 1},
+    {"name": "normal(0,8) 2048x128", "dist": "normal", "scale": 8.0, "shape": [2048, 128], "seed": 2},
+    {"name": "uniform(-60,60) 16384x16", "dist": "uniform", "scale": 60.0, "shape": [16384, 16],
+     "seed": 3},
+    {"name": "logits normal(0,3) 8x32768", "dist": "normal", "scale": 3.0, "shape": [8, 32768],
+     "seed": 4},
+]
+ACCURACY_DTYPES = ["float64", "float32", "float16", "bfloat16"]
+
+
+def errata() -> list[dict]:
+    """The documents' printed values against mpmath (checked here, not trusted)."""
+    out = []
+    for c in CASES:
+        if "printed" not in c:
+            continue
+        exp = np.asarray(c["expected"], dtype=np.float64)
+        printed = np.asarray(c["printed"], dtype=np.float64)
+        digits = 8 if c["id"].startswith("seed000") else 3
+        correct = np.round(exp, digits)
+        out.append({
+            "case": c["id"],
+            "document": c["note"],
+            "input": c["x"],
+            "printed": c["printed"],
+            "mpmath": exp.tolist(),
+            "correct_rounded": correct.tolist(),
+            "max_abs_error": float(np.max(np.abs(printed - exp))),
+            "wrong_entries": int(np.sum(np.abs(printed - correct) > 0.5 * 10.0**-digits)),
+        })
+    # seed 001's intermediates: exps and their sum printed to 3 decimals
+    xs = [1.5, 0.8, -0.2]
+    exps = [mp.exp(mp.mpf(v)) for v in xs]
+    for label, printed, true in (
+        ("e^1.5", 4.482, exps[0]), ("e^0.8", 2.225, exps[1]), ("e^-0.2", 0.819, exps[2]),
+        ("sum", 7.526, mp.fsum(exps)),
+    ):
+        out.append({
+            "case": f"seed001-intermediate {label}",
+            "document": "seed 001: worked example, step 1-2",
+            "printed": printed,
+            "mpmath": float(true),
+            "correct_rounded": round(float(true), 3),
+            "max_abs_error": abs(printed - float(true)),
+            "wrong_entries": int(round(float(true), 3) != printed),
+        })
+    return out
+
+
+def catalogue() -> dict:
+    CASES.clear()
+    build()
+    return {
+        "version": 1,
+        "generator": "conformance/generate_references.py (mpmath %s, %d digits)" % (mpmath.__version__, mp.dps),
+        "cases": CASES,
+        "accuracy": {"sets": ACCURACY, "dtypes": ACCURACY_DTYPES},
+        "errata": errata(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file would change")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    text = json.dumps(catalogue(), sort_keys=True, indent=None, separators=(",", ":")) + "\n"
+    if args.check:
+        same = args.out.exists() and args.out.read_text() == text
+        print("up to date" if same else f"{args.out} is stale: regenerate it")
+        return 0 if same else 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(f"wrote {len(CASES)} cases to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""The subjects: every implementation the suite runs the same cases on.
+
+* ``xpsoftmax[portable]`` and ``xpsoftmax[auto]`` on every backend x device
+  (:func:`xpsoftmax.testing.targets`): a failing case is a *failure*;
+* the frameworks' own functions (``scipy.special``, ``torch``, ``jax.nn``,
+  ``cupyx.scipy.special``): reference points, their failures are *findings*;
+* seed 000's alternatives: its ``my_softmax`` (re-implemented faithfully
+  below: no max shift, no transpose back), and its ``np.softmax`` /
+  ``jnp.softmax``, reported "not available" when the library lacks them.
+
+A subject maps each function name to ``call(x, case) -> array`` where ``x`` is
+already an array of its library; :meth:`Subject.gap` says why a case cannot
+be expressed with it at all (e.g. torch.softmax has no ``where=``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..testing import Target, targets
+from .cases import Case
+
+Call = Callable[[Any, Case], Any]
+
+KINDS = ("xpsoftmax", "native", "seed")
+
+
+@dataclass
+class Subject:
+    """One implementation on one backend x device."""
+
+    id: str
+    kind: str  # "xpsoftmax" (must pass), "native" or "seed" (findings)
+    target: Target | None
+    funcs: dict[str, Call] = field(default_factory=dict)
+    #: why the subject does not exist here (skip), e.g. "numpy has no softmax"
+    unavailable: str | None = None
+    #: features the subject cannot express: "where", "tuple-axis", "bfloat16"
+    lacks: frozenset[str] = frozenset()
+    #: the library the arrays belong to, for the report
+    library: str = ""
+
+    @property
+    def must_pass(self) -> bool:
+        return self.kind == "xpsoftmax"
+
+    def gap(self, case: Case) -> str | None:
+        """None if this subject can run ``case``, else why not ("n/a")."""
+        if case.func not in self.funcs:
+            return f"{self.id} has no {case.func}"
+        if case.where is not None and "where" in self.lacks:
+            return "no where= argument"
+        if isinstance(case.axis, tuple) and "tuple-axis" in self.lacks and case.func != "logsumexp":
+            return "takes one axis, not a tuple"
+        if case.dtype == "bfloat16" and "bfloat16" in self.lacks:
+            return f"{self.library} has no bfloat16"
+        return None
+
+    def make_input(self, case: Case) -> Any:
+        assert self.target is not None
+        return make_array(self.target, case.x, case.dtype)
+
+    def make_mask(self, case: Case) -> Any:
+        assert self.target is not None and case.where is not None
+        return self.target.asarray(case.where)
+
+
+def make_array(target: Target, values: np.ndarray, dtype: str) -> Any:
+    """``values`` (exact in ``dtype``) as an array of ``target`` with that dtype."""
+    if dtype == "bfloat16":
+        name = target.backend_name
+        if name == "torch":
+            import torch
+
+            return target.asarray(values.astype(np.float32)).to(torch.bfloat16)
+        if name == "jax":
+            import jax.numpy as jnp
+
+            return jnp.asarray(target.asarray(values.astype(np.float32)), dtype=jnp.bfloat16)
+        raise TypeError(f"{name} has no bfloat16")
+    return target.asarray(np.asarray(values).astype(dtype))
+
+
+# -- xpsoftmax -------------------------------------------------------------------------
+def _xps(func: str, impl: str) -> Call:
+    import xpsoftmax
+
+    fn = getattr(xpsoftmax, func)
+
+    def call(x: Any, case: Case, where: Any = None) -> Any:
+        kw = case.kwargs
+        if where is not None:
+            kw["where"] = where
+        return fn(x, impl=impl, **kw)
+
+    return call
+
+
+_NO_BF16 = {"numpy", "dask", "strict", "cupy"}
+
+
+def xpsoftmax_subject(target: Target, impl: str) -> Subject:
+    lacks = frozenset({"bfloat16"}) if target.backend_name in _NO_BF16 else frozenset()
+    return Subject(
+        id=f"xpsoftmax[{impl}]@{target.id}",
+        kind="xpsoftmax",
+        target=target,
+        funcs={f: _xps(f, impl) for f in ("softmax", "log_softmax", "logsumexp")},
+        unavailable=target.skip,
+        lacks=lacks,
+        library=target.backend_name,
+    )
+
+
+# -- the frameworks' own functions ------------------------------------------------------
+def _axis_kw(case: Case, name: str = "axis") -> dict[str, Any]:
+    return {} if case.axis == "default" else {name: case.axis}
+
+
+def _scipy_subject(target: Target) -> Subject:
+    try:
+        import scipy.special as sp
+    except ImportError:
+        return Subject("scipy.special@numpy:cpu", "native", target, unavailable="scipy is not installed")
+
+    def soft(name: str) -> Call:
+        fn = getattr(sp, name)
+        return lambda x, case, where=None: fn(x, **_axis_kw(case))
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
+
+    return Subject(
+        id=f"scipy.special@{target.id}",
+        kind="native",
+        target=target,
+        funcs={"softmax": soft("softmax"), "log_softmax": soft("log_softmax"), "logsumexp": lse},
+        lacks=frozenset({"where", "bfloat16"}),
+        library="numpy",
+    )
+
+
+def _torch_subject(target: Target) -> Subject:
+    import torch
+
+    def soft(fn: Any) -> Call:
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            # what a torch user writes: dim=axis; no dim at all for "default"
+            return fn(x) if case.axis == "default" else fn(x, case.axis)
+
+        return call
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        if case.axis == "default":
+            return torch.logsumexp(x)
+        return torch.logsumexp(x, case.axis, keepdim=case.keepdims)
+
+    return Subject(
+        id=f"torch@{target.id}",
+        kind="native",
+        target=target,
+        funcs={"softmax": soft(torch.softmax), "log_softmax": soft(torch.log_softmax),
+               "logsumexp": lse},
+        unavailable=target.skip,
+        lacks=frozenset({"where", "tuple-axis"}),
+        library="torch",
+    )  # fmt: skip
+
+
+def _jax_subject(target: Target) -> Subject:
+    import jax
+
+    def soft(fn: Any) -> Call:
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            kw = _axis_kw(case)
+            if where is not None:
+                kw["where"] = where
+            return fn(x, **kw)
+
+        return call
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        kw = _axis_kw(case)
+        if where is not None:
+            kw["where"] = where
+        return jax.nn.logsumexp(x, keepdims=case.keepdims, **kw)
+
+    return Subject(
+        id=f"jax.nn@{target.id}",
+        kind="native",
+        target=target,
+        funcs={"softmax": soft(jax.nn.softmax), "log_softmax": soft(jax.nn.log_softmax),
+               "logsumexp": lse},
+        unavailable=target.skip,
+        library="jax",
+    )  # fmt: skip
+
+
+def _cupy_subject(target: Target) -> Subject:
+    sid = f"cupyx.scipy.special@{target.id}"
+    if target.skip is not None:
+        return Subject(sid, "native", target, unavailable=target.skip)
+    import cupyx.scipy.special as sp
+
+    funcs: dict[str, Call] = {}
+    for name in ("softmax", "log_softmax"):
+        fn = getattr(sp, name, None)
+        if fn is not None:
+            funcs[name] = lambda x, case, where=None, fn=fn: fn(x, **_axis_kw(case))
+    if hasattr(sp, "logsumexp"):
+        funcs["logsumexp"] = lambda x, case, where=None: sp.logsumexp(
+            x, keepdims=case.keepdims, **_axis_kw(case)
+        )
+    return Subject(sid, "native", target, funcs, lacks=frozenset({"where", "bfloat16"}),
+                   library="cupy")  # fmt: skip
+
+
+# -- seed 000's alternatives ----------------------------------------------------------
+def seed000_my_softmax(input: Any, dim: Any = None) -> Any:
+    """Seed 000's ``my_softmax``, line for line: no max shift, no transpose back."""
+    import torch
+
+    if dim is None:
+        dim = -1
+    transposed_input = input.transpose(dim, -1)
+    output = torch.exp(transposed_input)
+    output_sum = output.sum(dim=-1, keepdim=True)
+    return output / output_sum
+
+
+def _my_softmax_subject(target: Target) -> Subject:
+    def call(x: Any, case: Case, where: Any = None) -> Any:
+        return seed000_my_softmax(x) if case.axis == "default" else seed000_my_softmax(x, case.axis)
+
+    return Subject(
+        id=f"my_softmax(seed000)@{target.id}",
+        kind="seed",
+        target=target,
+        funcs={"softmax": call},
+        unavailable=target.skip,
+        lacks=frozenset({"where", "tuple-axis"}),
+        library="torch",
+    )
+
+
+def _seed_attr_subject(module: str, target: Target | None, reason_if_missing: str) -> Subject:
+    """Seed 000's ``np.softmax`` / ``jnp.softmax``: used if the library ever grows one."""
+    import importlib
+
+    label = {"numpy": "np", "jax.numpy": "jnp"}[module]
+    sid = f"{label}.softmax(seed000)" + (f"@{target.id}" if target is not None else "")
+    if target is None or target.skip is not None:
+        return Subject(sid, "seed", target, unavailable=f"{module} is not installed")
+    mod = importlib.import_module(module)
+    fn = getattr(mod, "softmax", None)
+    if fn is None:
+        return Subject(
+            sid, "seed", target,
+            unavailable=f"not available: {module} has no softmax (AttributeError); {reason_if_missing}",
+        )  # fmt: skip
+    return Subject(
+        sid, "seed", target,
+        funcs={"softmax": lambda x, case, where=None: fn(x, **_axis_kw(case))},
+        lacks=frozenset({"where", "bfloat16"}), library=module,
+    )  # fmt: skip
+
+
+# -- everything -------------------------------------------------------------------------
+def all_subjects(
+    backends: list[str] | None = None,
+    devices: str = "default",
+    kinds: list[str] | None = None,
+    names: list[str] | None = None,
+) -> list[Subject]:
+    """Every subject of the selected backends x devices, skipped ones included.
+
+    ``kinds`` keeps some of "xpsoftmax", "native", "seed"; ``names`` keeps the
+    subjects whose id contains one of the given substrings.
+    """
+    out: list[Subject] = []
+    first: dict[str, Target] = {}
+    for t in targets(backends, devices):
+        out.append(xpsoftmax_subject(t, "portable"))
+        out.append(xpsoftmax_subject(t, "auto"))
+        if t.skip is not None:
+            if t.backend_name == "cupy":
+                out.append(_cupy_subject(t))
+            continue
+        first.setdefault(t.backend_name, t)
+        if t.backend_name == "numpy":
+            out.append(_scipy_subject(t))
+        elif t.backend_name == "torch":
+            out.append(_torch_subject(t))
+            out.append(_my_softmax_subject(t))
+        elif t.backend_name == "jax":
+            out.append(_jax_subject(t))
+        elif t.backend_name == "cupy":
+            out.append(_cupy_subject(t))
+    if backends is None or "numpy" in backends:
+        out.append(_seed_attr_subject(
+            "numpy", first.get("numpy"), "xpsoftmax.softmax on the NumPy array is the working version"))  # fmt: skip
+    if backends is None or "jax" in backends:
+        out.append(_seed_attr_subject(
+            "jax.numpy", first.get("jax"),
+            "jax.nn.softmax, or xpsoftmax.softmax on the JAX array, is the working version"))  # fmt: skip
+    if kinds is not None:
+        out = [s for s in out if s.kind in kinds]
+    if names is not None:
+        out = [s for s in out if any(n in s.id for n in names)]
+    return out
