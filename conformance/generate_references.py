@@ -392,7 +392,7 @@ def catalogue() -> dict:
     build()
     return {
         "version": 1,
-        "generator": "conformance/generate_references.py (mpmath %s, %d digits)" % (mpmath.__version__, mp.dps),
+        "generator": f"conformance/generate_references.py (mpmath {mpmath.__version__}, {mp.dps} digits)",
         "cases": CASES,
         "accuracy": {"sets": ACCURACY, "dtypes": ACCURACY_DTYPES},
         "errata": errata(),
