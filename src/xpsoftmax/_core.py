@@ -65,6 +65,14 @@ class Ops:
     def exp_(self, a: Array) -> Array:
         return self.xp.exp(a)
 
+    def exp(self, a: Array) -> Array:
+        """``exp(a)`` into a new buffer that the caller then owns."""
+        return self.xp.exp(a)
+
+    def equal_as(self, a: Array, b: Array, dtype: Any) -> Array:
+        """``astype(a == b, dtype)`` into a new buffer that the caller then owns."""
+        return self.xp.astype(a == b, dtype)
+
     def div_(self, a: Array, b: Array) -> Array:
         return a / b
 
@@ -134,8 +142,8 @@ def _log_normalizer(
     xm = _masked_input(x, mask, ops)
     mx, shift = _shift(xm, axes, ops)
     z = ops.sub(xm, shift)
-    e = xp.exp(z) if keep_z else ops.exp_(z)
-    is_max = xp.astype(xm == mx, e.dtype)
+    e = ops.exp(z) if keep_z else ops.exp_(z)
+    is_max = ops.equal_as(xm, mx, e.dtype)
     # e == 1 exactly at the maximal entries of a finite slice, so e - is_max is
     # exactly the terms other than the maxima (the max's own term still carries
     # its gradient, exp(x_k - shift) = 1, through e).  Adding (count - 1) puts

@@ -1,0 +1,197 @@
+"""The NumPy fast path (in place, blocked, threaded) against the plain portable core.
+
+The fast path runs the same core on blocks of whole slices, so every slice sees
+the same operations in the same order: results must agree bit for bit with the
+core run unblocked through the standard-only ``_core.Ops`` (NaN where it has
+NaN).  Block sizes are shrunk so that small arrays take the blocked path, and
+the thread count is raised so that the pool is used even on one core.
+"""
+
+from __future__ import annotations
+
+import array_api_compat.numpy as anp
+import numpy as np
+import pytest
+
+import xpsoftmax as xs
+from xpsoftmax import _core
+from xpsoftmax.backends import numpy as npb
+from xpsoftmax.backends._base import Call, run_core
+
+FUNCS = {"softmax": xs.softmax, "log_softmax": xs.log_softmax, "logsumexp": xs.logsumexp}
+
+
+@pytest.fixture
+def blocked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Tiny blocks, three threads; returns a list that counts blocked runs."""
+    monkeypatch.setattr(npb, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 512)
+    monkeypatch.setattr(npb, "n_threads", lambda: 3)
+    runs: list[int] = []
+    real = npb.run_blocked
+
+    def spy(call: Call, xp: object, errstate: object) -> object:
+        out = real(call, xp, errstate)
+        runs.append(out is not None)
+        return out
+
+    monkeypatch.setattr(npb, "run_blocked", spy)
+    return runs
+
+
+def _axes(axis: object, ndim: int) -> tuple[int, ...]:
+    axes = tuple(range(ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    return tuple(sorted(a % ndim for a in axes))  # type: ignore[union-attr]
+
+
+def _check(got: np.ndarray, want: np.ndarray, x: np.ndarray, axis: object) -> None:
+    """Bit for bit where each slice is a contiguous run of a C-ordered input (the
+    reductions then run the same loop on a block as on the whole array);
+    otherwise NumPy may order a reduction differently on a block: _agree's bound.
+    """
+    axes = _axes(axis, x.ndim)
+    exact = x.flags.c_contiguous and axes == tuple(range(x.ndim - len(axes), x.ndim))
+    n = int(np.prod([x.shape[a] for a in axes]))
+    _agree(got, want, n, exact)
+
+
+def _plain(func: str, x: np.ndarray, axis: object, mask: np.ndarray | None, keepdims: bool):
+    """The core, unblocked, with the standard-only Ops (no NumPy hooks)."""
+    axes = _axes(axis, x.ndim)
+    if mask is not None:
+        mask = np.broadcast_to(mask, x.shape)
+    call = Call(func, x, axes, mask, keepdims, x.dtype, x.dtype)
+    with np.errstate(all="ignore"):
+        return np.asarray(run_core(call, _core.Ops(anp)))
+
+
+def _agree(got: np.ndarray, want: np.ndarray, n: int, exact: bool) -> None:
+    """Bit for bit if ``exact``; else the same special values and finite values
+    within what a change of summation order can make of a sum of ``n`` terms:
+    each order is within (n - 1) eps of the exact sum (relative, for positive
+    terms), so two orders differ by at most 2 n eps; the log1p/subtraction/
+    division after it add an ulp of the result (the ``|want|`` term).
+    """
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if exact:
+        np.testing.assert_array_equal(got, want, strict=True)
+        return
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got) * np.sign(got), np.isinf(want) * np.sign(want))
+    fin = np.isfinite(want)
+    eps = np.finfo(want.dtype).eps
+    bound = 2 * n * eps * (1 + np.abs(want[fin]))
+    assert (np.abs(got[fin] - want[fin]) <= bound).all()
+
+
+def _special_rows(x: np.ndarray) -> np.ndarray:
+    """Plant NaN, +inf, all -inf, mixed -inf and dominant rows along the last axis."""
+    x = x.copy()
+    flat = x.reshape(-1, x.shape[-1])
+    flat[0, 3] = np.nan
+    flat[1, 2] = np.inf
+    flat[2, :] = -np.inf
+    flat[3, ::2] = -np.inf
+    flat[4, :] = 0.0
+    flat[4, 1] = 80.0
+    flat[5, 0] = np.inf
+    flat[5, 1] = -np.inf
+    return x
+
+
+def _data(shape: tuple[int, ...], dtype: type, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    return _special_rows(x) if x.ndim and x.shape[-1] >= 4 and x.size >= 6 * x.shape[-1] else x
+
+
+# (shape, axis): trailing axes (2-D view), leading axes, several axes, a 3-D middle axis
+LAYOUTS = [
+    ((64, 33), -1),
+    ((33, 64), 0),
+    ((6, 7, 9), (1, 2)),
+    ((6, 7, 9), 1),
+    ((8, 5, 6), (0, 2)),
+    ((60, 3), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "axis"), LAYOUTS)
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_blocked_equals_plain_core(
+    blocked: list[int], func: str, shape: tuple[int, ...], axis: object, dtype: type
+) -> None:
+    x = _data(shape, dtype)
+    before = x.copy()
+    got = FUNCS[func](x, axis=axis, impl="portable")
+    want = _plain(func, x, axis, None, False)
+    assert blocked and all(blocked), "the blocked path was not taken"
+    _check(got, want, x, axis)
+    np.testing.assert_array_equal(x, before)  # the input is never modified
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize(("shape", "axis"), LAYOUTS)
+def test_blocked_logsumexp_keepdims(
+    blocked: list[int], shape: tuple[int, ...], axis: object, keepdims: bool
+) -> None:
+    x = _data(shape, np.float64, seed=1)
+    got = xs.logsumexp(x, axis=axis, keepdims=keepdims)
+    assert blocked and all(blocked)
+    _check(got, _plain("logsumexp", x, axis, None, keepdims), x, axis)
+
+
+@pytest.mark.parametrize(("shape", "axis"), LAYOUTS)
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_blocked_mask(blocked: list[int], func: str, shape: tuple[int, ...], axis: object) -> None:
+    rng = np.random.default_rng(2)
+    x = _data(shape, np.float32, seed=3)
+    mask = rng.random(shape) < 0.6
+    # a fully masked slice along the last axis, and a broadcast (1, ..., n) mask
+    mask.reshape(-1, shape[-1])[7, :] = False
+    got = FUNCS[func](x, axis=axis, where=mask)
+    assert blocked and all(blocked)
+    _check(got, _plain(func, x, axis, mask, False), x, axis)
+    row = rng.random((1,) * (len(shape) - 1) + (shape[-1],)) < 0.5
+    got = FUNCS[func](x, axis=axis, where=row)
+    _check(got, _plain(func, x, axis, row, False), x, axis)
+
+
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_blocked_non_contiguous_and_float16(blocked: list[int], func: str) -> None:
+    x = _data((48, 40), np.float32, seed=4)
+    xt = x.T  # Fortran-ordered view: the longest-axis split, not the 2-D view
+    _check(FUNCS[func](xt, axis=-1), _plain(func, xt, -1, None, False), xt, -1)
+    h = x.astype(np.float16)
+    want = _plain(func, h.astype(np.float32), -1, None, False).astype(np.float16)
+    np.testing.assert_array_equal(FUNCS[func](h), want, strict=True)
+    assert blocked and all(blocked)
+
+
+def test_special_slices_follow_the_rules(blocked: list[int]) -> None:
+    """Spot-check the documented special-value rules on the blocked path itself."""
+    x = _data((64, 33), np.float32)
+    sm, lsm, lse = xs.softmax(x), xs.log_softmax(x), xs.logsumexp(x)
+    assert all(blocked)
+    assert np.isnan(sm[0]).all() and np.isnan(lsm[0]).all() and np.isnan(lse[0])  # NaN
+    assert np.isnan(sm[1]).all() and np.isnan(lsm[1]).all() and lse[1] == np.inf  # +inf
+    assert np.isnan(sm[2]).all() and np.isnan(lsm[2]).all() and lse[2] == -np.inf  # all -inf
+    assert (sm[3, ::2] == 0).all() and (lsm[3, ::2] == -np.inf).all()  # some -inf
+    assert np.isfinite(sm[6:]).all() and np.allclose(sm[6:].sum(axis=-1), 1, rtol=1e-5)
+
+
+def test_small_inputs_stay_unblocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the threshold the pool is never started: no threads for tiny calls."""
+    monkeypatch.setattr(npb, "_pool", None)
+    out = xs.softmax(np.ones((4, 8), np.float32))
+    assert npb._pool is None
+    np.testing.assert_array_equal(out, np.full((4, 8), 0.125, np.float32))
+
+
+def test_full_size_blocked_run_matches_core() -> None:
+    """One input above the real threshold, default block size and threads."""
+    x = _data((600, 1000), np.float32, seed=5)
+    assert x.nbytes >= npb.MIN_BLOCKED_BYTES
+    for func, f in FUNCS.items():
+        np.testing.assert_array_equal(f(x), _plain(func, x, -1, None, False), strict=True)
