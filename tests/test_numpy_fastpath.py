@@ -195,3 +195,44 @@ def test_full_size_blocked_run_matches_core() -> None:
     assert x.nbytes >= npb.MIN_BLOCKED_BYTES
     for func, f in FUNCS.items():
         np.testing.assert_array_equal(f(x), _plain(func, x, -1, None, False), strict=True)
+
+
+# -- the per-type fast path for the common call (torch, JAX) --------------------------
+@pytest.mark.parametrize("lib", ["torch", "jax"])
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_fast_path_equals_general_route(lib: str, func: str) -> None:
+    """An int axis takes the fast path, the same axis as a tuple the general one."""
+    from xpsoftmax import _api
+    from xpsoftmax.backends import by_name
+
+    pytest.importorskip(lib)
+    backend = by_name(lib)
+    x = backend.from_numpy(_data((8, 6), np.float32, seed=6))
+    fast = _api._fast_path(x)
+    served = fast(func, x, -1) is not NotImplemented
+    # torch's fast path serves only what "auto" sends to torch.softmax
+    assert served == (lib == "jax" or func == "softmax")
+    for axis in (0, 1, -1):
+        got = backend.to_numpy(FUNCS[func](x, axis=axis))
+        want = backend.to_numpy(FUNCS[func](x, axis=(axis,)))
+        np.testing.assert_array_equal(got, want, strict=True)
+
+
+@pytest.mark.parametrize("lib", ["torch", "jax"])
+def test_fast_path_rejects_like_general_route(lib: str) -> None:
+    from xpsoftmax.backends import by_name
+
+    pytest.importorskip(lib)
+    backend = by_name(lib)
+    x = backend.from_numpy(np.ones((2, 3), np.float32))
+    for axis in (2, -3):
+        with pytest.raises(ValueError, match=f"axis {axis} is out of range"):
+            xs.softmax(x, axis=axis)
+    # 0-d and empty inputs and 16-bit floats fall back to the general route
+    assert backend.to_numpy(xs.softmax(backend.from_numpy(np.float32(3.0)))) == 1.0
+    assert backend.to_numpy(xs.softmax(backend.from_numpy(np.ones((0, 3), np.float32)))).shape == (
+        0,
+        3,
+    )
+    h = xs.softmax(backend.from_numpy(np.zeros((2, 4), np.float16)))
+    np.testing.assert_array_equal(backend.to_numpy(h), np.full((2, 4), 0.25, np.float16))

@@ -7,7 +7,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
-from . import _args
+from . import _args, backends
 from .backends import Backend, Call
 
 ArrayT = TypeVar("ArrayT")
@@ -15,9 +15,41 @@ Impl = Literal["auto", "portable", "native"]
 PyInput = float | int | bool | list[Any] | tuple[Any, ...]
 
 
+#: per array type: the backend's fast path for the common call, or None
+_fast_by_type: dict[type, Any] = {}
+_NOT_LOOKED_UP = object()
+
+
+def _fast_path(x: Any) -> Any:
+    t = type(x)
+    fast = _fast_by_type.get(t, _NOT_LOOKED_UP)
+    if fast is _NOT_LOOKED_UP:
+        backend = backends.backend_of(x)
+        fast = None if backend is None else getattr(backend, "fast_path", lambda t: None)(t)
+        _fast_by_type[t] = fast
+    return fast
+
+
 def _dispatch(
     func: str, x: Any, axis: Any, keepdims: bool, where: Any, dtype: Any, impl: str
 ) -> Any:
+    # The common call (int axis, no mask, no dtype, "auto") on a backend with a
+    # fast path skips the general checks; the fast path answers NotImplemented
+    # for anything it does not fully check (out-of-range axis, empty or 16-bit
+    # input, ...), which then takes the general route and its error messages.
+    if (
+        where is None
+        and dtype is None
+        and type(axis) is int
+        and keepdims is False
+        and type(impl) is str
+        and impl == "auto"
+    ):
+        fast = _fast_path(x)
+        if fast is not None:
+            out = fast(func, x, axis)
+            if out is not NotImplemented:
+                return out
     impl = _args.check_impl(impl)
     x, backend = _args.as_array(x)
     xp = backend.namespace(x)

@@ -86,6 +86,39 @@ class JaxBackend(Backend):
     def prefers_native(self, call: Call) -> bool:
         return call.mask is None and super().prefers_native(call)
 
+    def fast_path(self, t: type) -> Any:
+        """``fast(func, x, axis)`` for the common eager call (int axis, no
+        mask/dtype, impl="auto"), or NotImplemented for the general route.
+
+        It calls the same cached jitted function the general route would
+        (jax.nn.softmax for softmax, the core otherwise), found by one dict
+        lookup; tracers, 16-bit floats, 0-d or empty input, an out-of-range
+        axis (and so every error) take the general route.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        if issubclass(t, jax.core.Tracer):
+            return None
+        ok = (jnp.dtype("float32"), jnp.dtype("float64"))
+        compiled: dict[tuple[str, int], Any] = {}
+
+        def fast(func: str, x: Any, axis: int) -> Any:
+            if x.dtype not in ok:
+                return NotImplemented
+            shape = x.shape
+            nd = len(shape)
+            if nd == 0 or not -nd <= axis < nd or 0 in shape:
+                return NotImplemented
+            key = (func, axis % nd)
+            fn = compiled.get(key)
+            if fn is None:
+                native = func in self.auto_native_funcs
+                fn = compiled[key] = _compiled(func, (key[1],), False, native)
+            return fn(x, None)
+
+        return fast
+
     def _run(self, call: Call, native: bool) -> Any:
         import jax
 

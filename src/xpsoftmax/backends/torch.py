@@ -67,6 +67,30 @@ class TorchBackend(Backend):
             return f"torch.{call.func} reduces over one dim, not the axes {call.axes}"
         return None
 
+    def fast_path(self, t: type) -> Any:
+        """``fast(func, x, axis)`` for the common call (int axis, no mask/dtype,
+        impl="auto"), or NotImplemented where it must take the general route.
+
+        It serves only what "auto" would send to ``torch.softmax`` unchanged:
+        float32/float64 (16-bit floats are computed in float32), at least one
+        dimension, an in-range axis and no empty slice; the rest (including
+        every error) goes through the general checks.
+        """
+        import torch
+
+        ok = (torch.float32, torch.float64)
+        softmax = torch.softmax
+
+        def fast(func: str, x: Any, axis: int) -> Any:
+            if func != "softmax" or x.dtype not in ok:
+                return NotImplemented
+            nd = x.ndim
+            if nd == 0 or not -nd <= axis < nd or x.numel() == 0:
+                return NotImplemented
+            return softmax(x, axis)
+
+        return fast
+
     def run_native(self, call: Call, xp: Any) -> Any:
         import torch
 
