@@ -38,6 +38,10 @@ GRID = {
 QUICK_GRID = {"tiny": (4, 8), "medium": (256, 1024), "large 2-D": (2048, 2048)}
 #: the shapes the goals are stated for
 TINY, LARGE = (4, 8), (4096, 4096)
+#: a GPU's large input (1 GiB in float32): 64 MiB passes in tens of microseconds
+#: there, where launch latency still counts; GPU goals prefer this shape
+GPU_LARGE = (16384, 16384)
+DEVICES = ("all", "cpu", "gpu")
 
 
 @dataclass
@@ -177,14 +181,20 @@ def torch_subjects(x: Any, func: str, device: Any) -> list[Subject]:
     return subs
 
 
-def jax_subjects(x: Any, func: str) -> list[Subject]:
+def jax_subjects(x: Any, func: str, devices: str = "all") -> list[Subject]:
     import jax
 
     from .backends import by_name
 
     if x.dtype.itemsize > 4 and not jax.config.jax_enable_x64:
         return []  # JAX without x64 has no float64
-    a = jax.device_put(x)
+    dev = jax.devices()[0]
+    if devices == "cpu" and dev.platform != "cpu":
+        dev = jax.devices("cpu")[0]
+    elif devices == "gpu" and dev.platform == "cpu":
+        return []
+    name = "jax" if dev.platform == "cpu" else f"jax:{dev.platform}"
+    a = jax.device_put(x, dev)
     f = _xs(func)
     native = {
         "softmax": jax.nn.softmax,
@@ -196,34 +206,45 @@ def jax_subjects(x: Any, func: str) -> list[Subject]:
     copy = jax.jit(lambda v: v + 0)  # one pass over memory, XLA's own floor
     subs = [
         Subject(
-            "jax", f"xpsoftmax[{i}]", "xpsoftmax", lambda i=i: f(a, impl=i).block_until_ready(), i
+            name, f"xpsoftmax[{i}]", "xpsoftmax", lambda i=i: f(a, impl=i).block_until_ready(), i
         )
         for i in _impls(by_name("jax"), func)
     ]
     subs.append(
-        Subject("jax", "xpsoftmax[auto] in jit", "xpsoftmax", lambda: in_jit(a).block_until_ready())
+        Subject(name, "xpsoftmax[auto] in jit", "xpsoftmax", lambda: in_jit(a).block_until_ready())
     )
     subs.append(
-        Subject("jax", f"jit(jax.nn.{func})", "anchor", lambda: anchor(a).block_until_ready())
+        Subject(name, f"jit(jax.nn.{func})", "anchor", lambda: anchor(a).block_until_ready())
     )
-    subs.append(Subject("jax", "copy (jit x+0)", "copy", lambda: copy(a).block_until_ready()))
+    subs.append(Subject(name, "copy (jit x+0)", "copy", lambda: copy(a).block_until_ready()))
     return subs
 
 
-def dask_subjects(x: Any, func: str) -> list[Subject]:
+def dask_subjects(x: Any, func: str, gpu: bool = False) -> list[Subject]:
     import dask
     import dask.array as da
 
     f = _xs(func)
     # chunks of whole rows, about 16 MiB each: every slice lies in one chunk
     rows = max(1, (16 << 20) // max(1, x.nbytes // x.shape[0]))
-    d = da.from_array(x, chunks=(rows,) + (-1,) * (x.ndim - 1))
+    chunks = (rows,) + (-1,) * (x.ndim - 1)
+    if gpu:  # CuPy chunks, already on the device
+        import cupy as cp
+
+        d = da.from_array(cp.asarray(x), chunks=chunks, asarray=False)
+        sync = cp.cuda.Device().synchronize
+    else:
+        d = da.from_array(x, chunks=chunks)
+        sync = lambda: None  # noqa: E731
 
     def run() -> Any:
         with dask.config.set(scheduler="threads"):
-            return f(d).compute()
+            out = f(d).compute()
+        sync()
+        return out
 
-    return [Subject("dask", "xpsoftmax[auto] .compute()", "xpsoftmax", run, "auto")]
+    name = "dask:gpu" if gpu else "dask"
+    return [Subject(name, "xpsoftmax[auto] .compute()", "xpsoftmax", run, "auto")]
 
 
 def cupy_subjects(x: Any, func: str) -> list[Subject]:
@@ -268,22 +289,32 @@ def available(names: list[str]) -> dict[str, str | None]:
     return out
 
 
-def subjects_for(x: Any, func: str, backends: dict[str, str | None]) -> list[Subject]:
+def subjects_for(
+    x: Any, func: str, backends: dict[str, str | None], devices: str = "all"
+) -> list[Subject]:
+    """The subjects of one (input, function) on the backends that run here;
+    ``devices`` ("all", "cpu" or "gpu") keeps the CPU or the GPU ones only."""
+    cpu, gpu = devices in ("all", "cpu"), devices in ("all", "gpu")
+    has = lambda name: name in backends and backends[name] is None  # noqa: E731
     subs: list[Subject] = []
-    if backends.get("numpy") is None and "numpy" in backends:
+    if cpu and has("numpy"):
         subs += numpy_subjects(x, func)
-    if backends.get("torch") is None and "torch" in backends:
+    if has("torch"):
         import torch
 
-        subs += torch_subjects(x, func, "cpu")
-        if torch.cuda.is_available():
+        if cpu:
+            subs += torch_subjects(x, func, "cpu")
+        if gpu and torch.cuda.is_available():
             subs += torch_subjects(x, func, "cuda")
-    if backends.get("jax") is None and "jax" in backends:
-        subs += jax_subjects(x, func)
-    if backends.get("cupy") is None and "cupy" in backends:
+    if has("jax"):
+        subs += jax_subjects(x, func, devices)
+    if gpu and has("cupy"):
         subs += cupy_subjects(x, func)
-    if backends.get("dask") is None and "dask" in backends:
-        subs += dask_subjects(x, func)
+    if has("dask"):
+        if cpu:
+            subs += dask_subjects(x, func)
+        if gpu and has("cupy"):
+            subs += dask_subjects(x, func, gpu=True)
     return subs
 
 
@@ -341,6 +372,7 @@ def run_grid(
     repeat: int,
     min_s: float,
     log: Callable[[str], None],
+    devices: str = "all",
 ) -> list[Result]:
     import numpy as np
 
@@ -353,7 +385,7 @@ def run_grid(
             reps = repeat if x.nbytes >= (1 << 24) else max(repeat, 15)
             for func in funcs:
                 log(f"{case} {shape} {dtype} {func}")
-                subs = subjects_for(x, func, backends)
+                subs = subjects_for(x, func, backends, devices)
                 times = time_interleaved(subs, reps, min_s)
                 rows = [
                     Result(
@@ -383,19 +415,22 @@ def _ratios(rows: list[Result]) -> None:
     by_backend: dict[str, list[Result]] = {}
     for r in rows:
         by_backend.setdefault(r.backend, []).append(r)
-    numpy_auto = next(
-        (r for r in rows if r.backend == "numpy" and r.subject == "xpsoftmax[auto]"), None
-    )
+    def auto_of(name: str) -> Result | None:
+        return next((r for r in rows if r.backend == name and r.subject == "xpsoftmax[auto]"), None)
+
     for backend, group in by_backend.items():
         anchor = next((r for r in group if r.role in ("anchor", "scipy")), None)
         copy = next((r for r in group if r.role == "copy"), None)
-        if backend == "dask" and numpy_auto is not None:
-            anchor = numpy_auto  # Dask's anchor: the NumPy path on the same data
+        if backend.startswith("dask"):
+            # Dask's anchor: the path of its chunk type on the same data
+            anchor = auto_of("cupy" if backend == "dask:gpu" else "numpy")
         for r in group:
             if anchor is not None and r is not anchor:
                 r.vs_anchor = r.median_s / anchor.median_s
                 r.anchor = (
-                    f"{anchor.backend}:{anchor.subject}" if backend == "dask" else anchor.subject
+                    f"{anchor.backend}:{anchor.subject}"
+                    if backend.startswith("dask")
+                    else anchor.subject
                 )
             if copy is not None and r is not copy:
                 r.vs_copy = r.median_s / copy.median_s
@@ -445,7 +480,40 @@ def goals(results: list[Result]) -> list[dict[str, Any]]:
         r = _find(results, backend="dask", func=func, **large)
         if r is not None and r.vs_anchor:
             add(f"dask {func} throughput / numpy (4096x4096 f32)", 1 / r.vs_anchor, 0.8, le=False)
+    _gpu_goals(results, add)
     return out
+
+
+def _gpu_goals(results: list[Result], add: Callable[..., None]) -> None:
+    """The GPU lane's goals, on the largest of GPU_LARGE / LARGE that was timed."""
+    shape = next(
+        (s for s in (GPU_LARGE, LARGE) if any(r.shape == s and r.backend in _GPUS for r in results)),
+        None,
+    )
+    if shape is None:
+        return
+    big = {"shape": shape, "dtype": "float32"}
+    label = "x".join(map(str, shape)) + " f32"
+    for backend in ("torch:cuda", "jax:gpu"):
+        for func in FUNCS:
+            r = _find(results, backend=backend, subject="xpsoftmax[auto]", func=func, **big)
+            add(f"{backend} {func} auto / native ({label})", r and r.vs_anchor, 1.05)
+    for backend in _GPUS:
+        # a copy reads and writes the array once, as an ideal softmax does:
+        # the time ratio is the fraction of the copy's bandwidth reached
+        r = _find(results, backend=backend, subject="xpsoftmax[auto]", func="softmax", **big)
+        add(
+            f"{backend} softmax bandwidth / device copy ({label})",
+            r and r.vs_copy and 1 / r.vs_copy,
+            0.8,
+            le=False,
+        )
+    for func in FUNCS:
+        r = _find(results, backend="cupy", subject="xpsoftmax[auto]", func=func, **big)
+        add(f"cupy {func} auto / cupyx.scipy.special ({label})", r and r.vs_anchor, 1.0)
+
+
+_GPUS = ("torch:cuda", "jax:gpu", "cupy")
 
 
 # -- output -------------------------------------------------------------------------
@@ -497,7 +565,7 @@ def goal_rows(gs: list[dict[str, Any]]) -> list[list[str]]:
     op = {True: "<=", False: ">="}
     rows = []
     for g in gs:
-        le = "throughput" not in g["goal"]
+        le = not any(w in g["goal"] for w in ("throughput", "bandwidth"))
         rows.append(
             [
                 g["goal"],
@@ -613,6 +681,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated; those not installed are skipped (default: %(default)s)",
     )
     parser.add_argument(
+        "--devices",
+        choices=DEVICES,
+        default="all",
+        help="time the CPU subjects, the GPU ones, or all (default: %(default)s)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=5, help="repetitions on large shapes (default: 5)"
     )
     parser.add_argument(
@@ -658,6 +732,7 @@ def main(args: argparse.Namespace) -> int:
         args.repeat,
         args.min_time,
         lambda m: print(f"  timing {m}", file=sys.stderr, flush=True),
+        args.devices,
     )
     gs = goals(results)
     report = {

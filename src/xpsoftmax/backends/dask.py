@@ -100,6 +100,17 @@ class DaskOps(_core.Ops):
         out = self._binary(_quiet_divide, a, b)
         return a / b if out is None else out
 
+    def scalar(self, value: float, like: Any) -> Any:
+        # a 0-d array with ``like``'s chunk type: CuPy chunks refuse to meet
+        # a NumPy 0-d chunk in where() (what the standard's asarray would give)
+        import dask.array as da
+
+        meta = getattr(like, "_meta", None)
+        arr = np.asarray(value, dtype=like.dtype)
+        if meta is None or type(meta) is np.ndarray:
+            return da.from_array(arr)
+        return da.asarray(arr, like=meta)
+
 
 def _known(chunks: tuple[tuple[Any, ...], ...]) -> bool:
     return all(not math.isnan(c) for dim in chunks for c in dim)
@@ -123,17 +134,35 @@ class DaskBackend(Backend):
         return self.import_namespace()
 
     def devices(self) -> list[Any]:
-        return ["cpu"]
+        """"cpu" (NumPy chunks), and "gpu" (CuPy chunks) where CuPy sees a device."""
+        import importlib.util
+
+        devs: list[Any] = ["cpu"]
+        if importlib.util.find_spec("cupy") is not None:
+            try:
+                import cupy
+
+                if cupy.cuda.runtime.getDeviceCount() > 0:
+                    devs.append("gpu")
+            except Exception:  # CuPy installed without a CUDA driver or device
+                pass
+        return devs
 
     def from_numpy(self, a: Any, device: Any = None) -> Any:
         # several chunks along every axis, so reductions cross chunk borders
         import dask.array as da
 
         chunks = tuple(max(1, (n + 1) // 2) for n in a.shape)
+        if device == "gpu":
+            import cupy
+
+            return da.from_array(cupy.asarray(a), chunks=chunks, asarray=False)
         return da.from_array(a.copy(), chunks=chunks)
 
     def to_numpy(self, a: Any) -> Any:
-        return np.asarray(a.compute())
+        out = a.compute()
+        # CuPy chunks compute to a CuPy array
+        return np.asarray(out.get() if hasattr(out, "get") else out)
 
     def normalize_dtype(self, dtype: Any) -> Any:
         return np.dtype(dtype)

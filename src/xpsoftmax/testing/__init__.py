@@ -86,7 +86,8 @@ class Target:
             yield
 
 
-_GPU_BACKENDS = {"torch", "jax", "cupy"}
+#: the backends with a GPU device where CUDA is present (Dask: CuPy chunks)
+_GPU_BACKENDS = {"torch", "jax", "cupy", "dask"}
 
 
 def _device_label(backend: Backend, device: Any) -> str:
@@ -149,7 +150,14 @@ def targets(
             t.device_label.startswith(("gpu", "cuda")) for t in found
         ):
             found.append(
-                Target(backend.name, None, "gpu", skip=f"no CUDA device for {backend.name}")
+                Target(
+                    backend.name,
+                    None,
+                    "gpu",
+                    skip="Dask's GPU chunks need CuPy with a CUDA device"
+                    if backend.name == "dask"
+                    else f"no CUDA device for {backend.name}",
+                )
             )
         out.extend(found)
     if devices not in ("default", "all"):
