@@ -92,8 +92,8 @@ def _run(call: Call, backend: Backend, xp: Any, impl: str) -> Any:
         if gap is not None:
             raise ValueError(f"impl='native' cannot serve this call: {gap}; use impl='auto'")
         return backend.run_native(call, xp)
-    if impl == "auto" and backend.prefers_native(call):
-        return backend.run_native(call, xp)
+    if impl == "auto":
+        return backend.run_auto(call, xp)
     return backend.run_portable(call, xp)
 
 

@@ -135,6 +135,12 @@ class Backend:
     def prefers_native(self, call: Call) -> bool:
         return call.func in self.auto_native_funcs and self.native_covers(call) is None
 
+    def run_auto(self, call: Call, xp: Any) -> Array:
+        """``impl="auto"``: the native kernel where it is as accurate, else the portable code."""
+        if self.prefers_native(call):
+            return self.run_native(call, xp)
+        return self.run_portable(call, xp)
+
 
 def run_core(call: Call, ops: _core.Ops) -> Array:
     if call.func == "logsumexp":

@@ -1,4 +1,10 @@
-"""CuPy: the portable code on CUDA arrays; cupyx.scipy.special as native."""
+"""CuPy: fused CUDA kernels for "auto", the portable code, cupyx.scipy.special as native.
+
+``impl="auto"`` runs the algorithm of the portable code as one fused kernel
+(:mod:`._cuda_kernels`) when the reduced axes are the trailing ones of a
+C-ordered float32/float64 array without a mask, the common case; anything
+else (a mask, a leading axis, a strided view) takes the portable code.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +54,45 @@ class CupyBackend(Backend):
         import cupy
 
         return cupy.dtype(dtype)
+
+    def fused_gap(self, call: Call) -> str | None:
+        """None if the fused kernel serves ``call``, else why not."""
+        from . import _cuda_kernels
+
+        x = call.x
+        if call.mask is not None:
+            return "a where= mask"
+        nd = x.ndim
+        if call.axes != tuple(range(nd - len(call.axes), nd)):
+            return f"axes {call.axes} are not the trailing axes of a {nd}-d array"
+        if not x.flags.c_contiguous:
+            return "the input is not C-contiguous"
+        if not _cuda_kernels.covers(call.func, x.dtype.name):
+            return f"no fused kernel for {call.func} in {x.dtype.name}"
+        return None
+
+    def run_auto(self, call: Call, xp: Any) -> Any:
+        if self.fused_gap(call) is not None:
+            return super().run_auto(call, xp)
+        import math
+
+        import cupy
+
+        from . import _cuda_kernels
+
+        x = call.x
+        k = len(call.axes)
+        lead = tuple(x.shape[: x.ndim - k])
+        rows, n = math.prod(lead), math.prod(x.shape[x.ndim - k :])
+        with x.device:
+            x2 = x.reshape(rows, n)
+            if call.func == "logsumexp":
+                out = cupy.empty((rows,), dtype=x.dtype)
+                _cuda_kernels.run(call.func, x2, out)
+                return out.reshape(lead + (1,) * k if call.keepdims else lead)
+            out = cupy.empty((rows, n), dtype=x.dtype)
+            _cuda_kernels.run(call.func, x2, out)
+            return out.reshape(x.shape)
 
     def _native_gap(self, call: Call) -> str | None:
         if call.mask is not None:

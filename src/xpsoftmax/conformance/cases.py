@@ -220,7 +220,8 @@ def _high_reference(x: np.ndarray, func: str, wide: Any) -> tuple[np.ndarray, np
     t = np.sum(np.where(top, 0, e), axis=-1, keepdims=True) + (np.sum(top, -1, keepdims=True) - 1)
     big_l = np.log1p(t)
     n = x.shape[-1]
-    big_z = np.max(np.abs(z), axis=-1, keepdims=True)
+    # -inf entries contribute an exact 0: the bound's Z is over the others
+    big_z = np.max(np.where(np.isfinite(z), np.abs(z), 0), axis=-1, keepdims=True)
     zf = np.abs(z).astype(np.float64)
     lf = big_l.astype(np.float64)
     bz = big_z.astype(np.float64)

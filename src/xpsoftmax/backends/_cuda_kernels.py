@@ -1,0 +1,286 @@
+"""The fused CUDA kernels behind ``impl="auto"`` on CuPy arrays.
+
+The same algorithm as :mod:`xpsoftmax._core` (max shift, log1p form, IEEE
+rules for NaN/+inf/-inf slices), in one kernel launch per call over a C-ordered
+``(rows, n)`` view: each row is read from device memory once (held in
+registers when ``n <= 1024``, one warp per row, else in shared memory, one
+block per row) and each output written once, where the array-API code makes
+seven or eight passes.  The CUDA source is plain text compiled by CuPy's NVRTC
+on first use (per dtype, function and row size class) and cached by CuPy.
+
+Nothing here imports CuPy at module level: this file is read only when a CuPy
+array is passed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+#: the widest row held in registers (one warp, up to 32 values per lane)
+WARP_MAX_N = 1024
+#: rows cached in shared memory up to this many bytes (the default 48 KiB a
+#: block may use without an opt-in, less the reduction scratch); longer rows
+#: are read from global memory three times
+SMEM_BYTES = 46 * 1024
+
+_FUNC_CODE = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
+
+_COMMON = r"""
+#define FUNC {func}
+typedef {T} T;
+__device__ __forceinline__ T xp_exp(T v) {{ return {exp}(v); }}
+__device__ __forceinline__ T xp_log1p(T v) {{ return {log1p}(v); }}
+/* NVRTC has no <math.h> macros: the bit patterns of +inf and a quiet NaN */
+__device__ __forceinline__ T xp_inf() {{ return {inf}; }}
+__device__ __forceinline__ T xp_nan() {{ return {nan}; }}
+
+__device__ __forceinline__ T warp_max(T v) {{
+    for (int o = 16; o > 0; o >>= 1) {{
+        T w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = w > v ? w : v;
+    }}
+    return v;
+}}
+__device__ __forceinline__ T warp_sum(T v) {{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}}
+
+/* The per-row constants shared by the three functions, from the row's max m
+   (NaN if the row holds one), the sum s of exp(x - shift) for softmax, or of
+   exp(x - shift) - [x == m] for the log forms, and the count c of [x == m]. */
+struct RowStats {{ T shift; T total; T log_norm; }};
+
+__device__ __forceinline__ RowStats row_stats(T m, T s, T c) {{
+    RowStats r;
+    r.shift = isfinite(m) ? m : (T)0;
+#if FUNC == 0
+    /* a row holding +inf: IEEE propagation makes the row NaN */
+    r.total = (m == xp_inf()) ? xp_nan() : s;
+    r.log_norm = 0;
+#else
+    r.total = 0;
+    if (m == -xp_inf()) {{
+        r.log_norm = -xp_inf();  /* a row of only -inf has no mass */
+    }} else {{
+        r.log_norm = xp_log1p(s + (c - (T)1));
+    }}
+#if FUNC == 1
+    if (m == xp_inf()) r.log_norm = xp_nan();
+#endif
+#endif
+    return r;
+}}
+"""
+
+_WARP = r"""
+/* One warp per row, the row in registers: ITEMS values per lane. */
+extern "C" __global__ void xps_warp(const T* __restrict__ x, T* __restrict__ out,
+                                    long long rows, int n) {{
+    const int lane = threadIdx.x & 31;
+    const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;  /* the whole warp leaves together */
+    const T* xr = x + row * (long long)n;
+    T v[{items}];
+    T m = -xp_inf();
+    int nan = 0;
+#pragma unroll
+    for (int k = 0; k < {items}; ++k) {{
+        const int i = lane + 32 * k;
+        v[k] = i < n ? xr[i] : -xp_inf();
+        nan |= (v[k] != v[k]);
+        m = v[k] > m ? v[k] : m;
+    }}
+    m = warp_max(m);
+    if (__any_sync(0xffffffffu, nan)) m = xp_nan();
+    const T shift = isfinite(m) ? m : (T)0;
+    T s = 0, c = 0;
+#pragma unroll
+    for (int k = 0; k < {items}; ++k) {{
+        if (lane + 32 * k < n) {{
+            const T e = xp_exp(v[k] - shift);
+#if FUNC == 0
+            s += e;
+            v[k] = e;
+#else
+            const T is_max = (v[k] == m) ? (T)1 : (T)0;
+            s += e - is_max;
+            c += is_max;
+#endif
+        }}
+    }}
+    s = warp_sum(s);
+#if FUNC != 0
+    c = warp_sum(c);
+#endif
+    const RowStats r = row_stats(m, s, c);
+#if FUNC == 2
+    if (lane == 0) out[row] = r.shift + r.log_norm;
+#else
+    T* orow = out + row * (long long)n;
+#pragma unroll
+    for (int k = 0; k < {items}; ++k) {{
+        const int i = lane + 32 * k;
+        if (i < n) {{
+#if FUNC == 0
+            orow[i] = v[k] / r.total;
+#else
+            orow[i] = (v[k] - r.shift) - r.log_norm;
+#endif
+        }}
+    }}
+#endif
+}}
+"""
+
+_BLOCK = r"""
+/* One block per row (grid-stride over rows); the row cached in dynamic shared
+   memory when ``cache`` is set, else re-read from global memory. */
+__device__ __forceinline__ T block_max(T v, T* red) {{
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();  /* red may still be read from the last reduction */
+    if (lane == 0) red[w] = v;
+    __syncthreads();
+    v = threadIdx.x < nw ? red[threadIdx.x] : -xp_inf();
+    if (w == 0) v = warp_max(v);
+    if (threadIdx.x == 0) red[0] = v;
+    __syncthreads();
+    return red[0];
+}}
+__device__ __forceinline__ T block_sum(T v, T* red) {{
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[w] = v;
+    __syncthreads();
+    v = threadIdx.x < nw ? red[threadIdx.x] : (T)0;
+    if (w == 0) v = warp_sum(v);
+    if (threadIdx.x == 0) red[0] = v;
+    __syncthreads();
+    return red[0];
+}}
+
+extern "C" __global__ void xps_block(const T* __restrict__ x, T* __restrict__ out,
+                                     long long rows, long long n, int cache) {{
+    extern __shared__ double smem_raw[];  /* double: aligned for either T */
+    T* buf = reinterpret_cast<T*>(smem_raw);
+    __shared__ T red[32];
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {{
+        const T* xr = x + row * n;
+        T m = -xp_inf();
+        int nan = 0;
+        for (long long i = threadIdx.x; i < n; i += blockDim.x) {{
+            const T v = xr[i];
+            if (cache) buf[i] = v;
+            nan |= (v != v);
+            m = v > m ? v : m;
+        }}
+        nan = __syncthreads_or(nan);
+        m = block_max(m, red);
+        if (nan) m = xp_nan();
+        const T shift = isfinite(m) ? m : (T)0;
+        const T* src = cache ? buf : xr;
+        T s = 0, c = 0;
+        for (long long i = threadIdx.x; i < n; i += blockDim.x) {{
+            const T v = src[i];
+            const T e = xp_exp(v - shift);
+#if FUNC == 0
+            s += e;
+#else
+            const T is_max = (v == m) ? (T)1 : (T)0;
+            s += e - is_max;
+            c += is_max;
+#endif
+        }}
+        s = block_sum(s, red);
+#if FUNC != 0
+        c = block_sum(c, red);
+#endif
+        const RowStats r = row_stats(m, s, c);
+#if FUNC == 2
+        if (threadIdx.x == 0) out[row] = r.shift + r.log_norm;
+#else
+        T* orow = out + row * n;
+        for (long long i = threadIdx.x; i < n; i += blockDim.x) {{
+            const T v = src[i];
+#if FUNC == 0
+            orow[i] = xp_exp(v - shift) / r.total;
+#else
+            orow[i] = (v - r.shift) - r.log_norm;
+#endif
+        }}
+#endif
+        __syncthreads();  /* buf is rewritten by the next row */
+    }}
+}}
+"""
+
+_TYPES = {
+    "float32": (
+        "float",
+        "expf",
+        "log1pf",
+        "__int_as_float(0x7f800000)",
+        "__int_as_float(0x7fc00000)",
+    ),
+    "float64": (
+        "double",
+        "exp",
+        "log1p",
+        "__longlong_as_double(0x7ff0000000000000LL)",
+        "__longlong_as_double(0x7ff8000000000000LL)",
+    ),
+}
+
+
+def covers(func: str, dtype_name: str) -> bool:
+    return func in _FUNC_CODE and dtype_name in _TYPES
+
+
+def _items(n: int) -> int:
+    """Values per lane for the warp kernel: the next power of two >= n / 32."""
+    per_lane = -(-n // 32)
+    items = 1
+    while items < per_lane:
+        items *= 2
+    return items
+
+
+@functools.cache
+def _kernel(func: str, dtype_name: str, variant: str, items: int) -> Any:
+    import cupy
+
+    T, exp, log1p, inf, nan = _TYPES[dtype_name]
+    head = _COMMON.format(func=_FUNC_CODE[func], T=T, exp=exp, log1p=log1p, inf=inf, nan=nan)
+    body = _WARP.format(items=items) if variant == "warp" else _BLOCK.format()
+    name = "xps_warp" if variant == "warp" else "xps_block"
+    return cupy.RawKernel(head + body, name, options=("--std=c++14",))
+
+
+def run(func: str, x2: Any, out: Any) -> None:
+    """Launch the kernel on ``x2`` (C-ordered ``(rows, n)``, n >= 1) into ``out``
+    (``(rows, n)`` for softmax/log_softmax, ``(rows,)`` for logsumexp)."""
+    import numpy as np
+
+    rows, n = x2.shape
+    dtype_name = np.dtype(x2.dtype).name
+    if n <= WARP_MAX_N:
+        items = _items(n)
+        k = _kernel(func, dtype_name, "warp", items)
+        warps_per_block = 8
+        grid = -(-rows // warps_per_block)
+        k((grid,), (32 * warps_per_block,), (x2, out, np.int64(rows), np.int32(n)))
+        return
+    threads = 256 if n <= 2048 else 512 if n <= 8192 else 1024
+    nbytes = n * x2.dtype.itemsize
+    cache = nbytes <= SMEM_BYTES
+    k = _kernel(func, dtype_name, "block", 0)
+    grid = min(rows, 1 << 20)
+    k(
+        (grid,),
+        (threads,),
+        (x2, out, np.int64(rows), np.int64(n), np.int32(cache)),
+        shared_mem=nbytes if cache else 0,
+    )
