@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..testing import Target
 from .cases import Case, _high_reference, tolerance, ulps
-from .runner import Result, compare_values, to_numpy
-from .subjects import Subject
+from .runner import Result, ResultKey, compare_values, to_numpy
+from .subjects import Call, Subject
 
 _U64 = 2.0**-53
 
@@ -39,8 +40,8 @@ def _call(subject: Subject, case: Case, where: Any = None) -> np.ndarray:
 
 
 def _result(subject: Subject, name: str, group: str, func: str, fn: Callable[[], tuple[bool, float, str]]) -> Result:
-    base = {"subject": subject.id, "kind": subject.kind, "case": f"{group}/{name}", "group": group,
-            "func": func}  # fmt: skip
+    base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": f"{group}/{name}",
+                       "group": group, "func": func}  # fmt: skip
     if subject.unavailable is not None:
         return Result(**base, status="skip", detail=subject.unavailable)
     if func not in subject.funcs:
@@ -186,14 +187,29 @@ def transforms(subject: Subject, compile_backend: str = "aot_eager") -> list[Res
         return _torch_transforms(subject, compile_backend)
     if name == "dask":
         return _dask_transforms(subject)
-    base = {"subject": subject.id, "kind": subject.kind, "case": "transforms/none",
-            "group": "transforms", "func": "softmax"}  # fmt: skip
+    base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": "transforms/none",
+                       "group": "transforms", "func": "softmax"}  # fmt: skip
     return [Result(**base, status="n/a", detail=f"{name or 'this library'} has no transformations")]
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.Generator(np.random.PCG64(11))
     return rng.normal(0.0, 3.0, size=(4, 6)), rng.normal(0.0, 1.0, size=(4, 6))
+
+
+def _transform_setup(subject: Subject) -> tuple[Target, np.ndarray, np.ndarray, list[tuple[str, Case, Call]]]:
+    """What every library's transformation checks start from: the subject's target,
+    the data ``x`` and weights ``w``, and (func, float64 case on ``x``, call) for
+    each function the subject has."""
+    t = subject.target
+    assert t is not None
+    x, w = _data()
+    funcs: list[tuple[str, Case, Call]] = [
+        (func, _case(func, x), subject.funcs[func])
+        for func in ("softmax", "log_softmax", "logsumexp")
+        if func in subject.funcs
+    ]
+    return t, x, w, funcs
 
 
 def _check_against(out: Any, c: Case, to_numpy: Callable[[Any], Any]) -> tuple[bool, float, str]:
@@ -205,15 +221,9 @@ def _jax_transforms(subject: Subject) -> list[Result]:
     import jax
     import jax.numpy as jnp
 
-    x, w = _data()
-    t = subject.target
-    assert t is not None
+    t, x, w, funcs = _transform_setup(subject)
     out = []
-    for func in ("softmax", "log_softmax", "logsumexp"):
-        if func not in subject.funcs:
-            continue
-        c = _case(func, x)
-        f = subject.funcs[func]
+    for func, c, f in funcs:
 
         def jit(f=f, c=c) -> tuple[bool, float, str]:
             return _check_against(jax.jit(lambda a: f(a, c))(jnp.asarray(x)), c, t.to_numpy)
@@ -236,16 +246,9 @@ def _jax_transforms(subject: Subject) -> list[Result]:
 
 
 def _torch_transforms(subject: Subject, compile_backend: str) -> list[Result]:
-
-    x, w = _data()
-    t = subject.target
-    assert t is not None
+    t, x, w, funcs = _transform_setup(subject)
     out = []
-    for func in ("softmax", "log_softmax", "logsumexp"):
-        if func not in subject.funcs:
-            continue
-        c = _case(func, x)
-        f = subject.funcs[func]
+    for func, c, f in funcs:
 
         def autograd(f=f, c=c, func=func) -> tuple[bool, float, str]:
             ww = w[:, 0] if func == "logsumexp" else w
@@ -270,13 +273,9 @@ def _torch_transforms(subject: Subject, compile_backend: str) -> list[Result]:
 def _dask_transforms(subject: Subject) -> list[Result]:
     from dask.callbacks import Callback
 
-    x, _ = _data()
-    t = subject.target
-    assert t is not None
+    t, x, _, funcs = _transform_setup(subject)
     out = []
-    for func in ("softmax", "log_softmax", "logsumexp"):
-        c = _case(func, x)
-        f = subject.funcs[func]
+    for func, c, f in funcs:
 
         def lazy(f=f, c=c) -> tuple[bool, float, str]:
             runs: list[int] = []

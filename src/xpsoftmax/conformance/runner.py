@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -22,6 +22,16 @@ from .subjects import Subject
 
 #: statuses, worst first
 STATUSES = ("fail", "error", "pass", "n/a", "skip")
+
+
+class ResultKey(TypedDict):
+    """The fields that say which result is which (a :class:`Result` without its outcome)."""
+
+    subject: str
+    kind: str
+    case: str
+    group: str
+    func: str
 
 
 @dataclass
@@ -131,8 +141,8 @@ def compare_values(out_np: np.ndarray, case: Case, want: str) -> tuple[bool, flo
 
 def run_case(subject: Subject, case: Case) -> Result:
     """Run one case on one subject (inside the target's context: JAX x64 on)."""
-    base = {"subject": subject.id, "kind": subject.kind, "case": case.id, "group": case.group,
-            "func": case.func}  # fmt: skip
+    base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": case.id,
+                       "group": case.group, "func": case.func}  # fmt: skip
     if subject.unavailable is not None:
         return Result(**base, status="skip", detail=subject.unavailable)
     gap = subject.gap(case)
@@ -143,7 +153,7 @@ def run_case(subject: Subject, case: Case) -> Result:
         return _run_case(subject, case, base)
 
 
-def _run_case(subject: Subject, case: Case, base: dict[str, Any]) -> Result:
+def _run_case(subject: Subject, case: Case, base: ResultKey) -> Result:
     t = subject.target
     assert t is not None
     try:

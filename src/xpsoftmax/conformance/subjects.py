@@ -8,23 +8,28 @@
   below: no max shift, no transpose back), and its ``np.softmax`` /
   ``jnp.softmax``, reported "not available" when the library lacks them.
 
-A subject maps each function name to ``call(x, case) -> array`` where ``x`` is
-already an array of its library; :meth:`Subject.gap` says why a case cannot
-be expressed with it at all (e.g. torch.softmax has no ``where=``).
+A subject maps each function name to ``call(x, case, where=None) -> array``
+(a :class:`Call`) where ``x`` is already an array of its library;
+:meth:`Subject.gap` says why a case cannot be expressed with it at all (e.g.
+torch.softmax has no ``where=``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..testing import Target, targets
 from .cases import Case
 
-Call = Callable[[Any, Case], Any]
+
+class Call(Protocol):
+    """``call(x, case, where=None)``; ``x`` and ``where`` are arrays of the subject's library."""
+
+    def __call__(self, x: Any, case: Case, where: Any = None, /) -> Any: ...
+
 
 KINDS = ("xpsoftmax", "native", "seed")
 
@@ -129,7 +134,11 @@ def _scipy_subject(target: Target) -> Subject:
 
     def soft(name: str) -> Call:
         fn = getattr(sp, name)
-        return lambda x, case, where=None: fn(x, **_axis_kw(case))
+
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            return fn(x, **_axis_kw(case))
+
+        return call
 
     def lse(x: Any, case: Case, where: Any = None) -> Any:
         return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
@@ -156,7 +165,9 @@ def _torch_subject(target: Target) -> Subject:
 
     def lse(x: Any, case: Case, where: Any = None) -> Any:
         if case.axis == "default":
-            return torch.logsumexp(x)
+            # deliberately what a torch user would write: torch rejects it (dim is
+            # required) and the report records that as a finding
+            return torch.logsumexp(x)  # type: ignore[call-arg]
         return torch.logsumexp(x, case.axis, keepdim=case.keepdims)
 
     return Subject(
@@ -206,15 +217,22 @@ def _cupy_subject(target: Target) -> Subject:
         return Subject(sid, "native", target, unavailable=target.skip)
     import cupyx.scipy.special as sp
 
+    def soft(fn: Any) -> Call:
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            return fn(x, **_axis_kw(case))
+
+        return call
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
+
     funcs: dict[str, Call] = {}
     for name in ("softmax", "log_softmax"):
         fn = getattr(sp, name, None)
         if fn is not None:
-            funcs[name] = lambda x, case, where=None, fn=fn: fn(x, **_axis_kw(case))
+            funcs[name] = soft(fn)
     if hasattr(sp, "logsumexp"):
-        funcs["logsumexp"] = lambda x, case, where=None: sp.logsumexp(
-            x, keepdims=case.keepdims, **_axis_kw(case)
-        )
+        funcs["logsumexp"] = lse
     return Subject(sid, "native", target, funcs, lacks=frozenset({"where", "bfloat16"}),
                    library="cupy")  # fmt: skip
 
@@ -262,9 +280,13 @@ def _seed_attr_subject(module: str, target: Target | None, reason_if_missing: st
             sid, "seed", target,
             unavailable=f"not available: {module} has no softmax (AttributeError); {reason_if_missing}",
         )  # fmt: skip
+
+    def call(x: Any, case: Case, where: Any = None) -> Any:
+        return fn(x, **_axis_kw(case))
+
     return Subject(
         sid, "seed", target,
-        funcs={"softmax": lambda x, case, where=None: fn(x, **_axis_kw(case))},
+        funcs={"softmax": call},
         lacks=frozenset({"where", "bfloat16"}), library=module,
     )  # fmt: skip
 
