@@ -46,9 +46,13 @@ def launches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return seen
 
 
-def _batch(n: int, dtype: str, seed: int) -> np.ndarray:
+def _batch(n: int, dtype: str, seed: int, rows: int | None = None) -> np.ndarray:
+    """Nine special rows, then ordinary ones: long rows come 300 at a time, as
+    a few long rows go to the portable code (they would not fill the device)."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((9, n)) * 5
+    if rows is None:
+        rows = 9 if n <= 1024 else 300
+    x = rng.standard_normal((rows, n)) * 5
     x[1] = -30.0  # one dominant entry: the log1p form's case
     x[1, n // 2] = 0.0
     x[2] = 1.5  # every entry a tie of the maximum
@@ -73,7 +77,11 @@ def test_gpu_fused_kernel_matches_reference(
 ) -> None:
     x = _batch(n, dtype, seed=n)
     got = cp.asnumpy(FUNCS[func](cp.asarray(x)))
-    assert launches == [(9, n)]
+    assert launches == [x.shape]
+    _check(got, x, func, dtype)
+
+
+def _check(got: np.ndarray, x: np.ndarray, func: str, dtype: str) -> None:
     wide = np.float64 if dtype == "float32" else np.longdouble
     expected, k = _high_reference(x, func, wide)
     if func == "logsumexp":
@@ -120,6 +128,16 @@ def test_gpu_trailing_axes_and_keepdims(launches: list[tuple[int, int]]) -> None
     )
 
 
+@pytest.mark.parametrize("func", list(FUNCS))
+def test_gpu_few_long_rows_take_the_portable_code(
+    func: str, launches: list[tuple[int, int]]
+) -> None:
+    x = _batch(5000, "float32", seed=8, rows=9)
+    got = cp.asnumpy(FUNCS[func](cp.asarray(x)))
+    assert launches == []
+    _check(got, x, func, "float32")
+
+
 def test_gpu_fused_kernel_not_used_where_it_does_not_apply(
     launches: list[tuple[int, int]],
 ) -> None:
@@ -139,3 +157,54 @@ def test_gpu_input_untouched_and_device_kept() -> None:
         out = f(x)
         assert out.device == x.device
     np.testing.assert_array_equal(cp.asnumpy(x), cp.asnumpy(before))
+
+
+def _torch_cuda():  # type: ignore[no-untyped-def]
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA device")
+    return torch
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
+@pytest.mark.parametrize("n", [33, 1025, 4096])
+def test_gpu_torch_auto_runs_the_fused_kernel(
+    n: int, func: str, dtype: str, launches: list[tuple[int, int]]
+) -> None:
+    torch = _torch_cuda()
+    x = _batch(n, dtype, seed=n + 1)
+    t = torch.asarray(x, device="cuda")
+    out = FUNCS[func](t)
+    assert isinstance(out, torch.Tensor) and out.device == t.device
+    assert launches == [x.shape]
+    _check(out.cpu().numpy(), x, func, dtype)
+    np.testing.assert_array_equal(t.cpu().numpy(), x)
+
+
+def test_gpu_torch_autograd_keeps_the_portable_graph(launches: list[tuple[int, int]]) -> None:
+    torch = _torch_cuda()
+    x = np.random.default_rng(6).standard_normal((5, 300))
+    t = torch.asarray(x, device="cuda", requires_grad=True)
+    xs.log_softmax(t).sum().backward()
+    assert launches == []
+    # d/dx sum_j log_softmax(x)_j = 1 - n softmax(x)
+    p = np.exp(x - np.log(np.sum(np.exp(x), -1, keepdims=True)))
+    np.testing.assert_allclose(t.grad.cpu().numpy(), 1 - 300 * p, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        xs.log_softmax(t)
+    assert launches == [(5, 300)]
+
+
+def test_gpu_dask_cupy_chunks_run_the_kernel_per_chunk(launches: list[tuple[int, int]]) -> None:
+    da = pytest.importorskip("dask.array")
+    x = _batch(200, "float32", seed=7)
+    d = da.from_array(cp.asarray(x), chunks=(3, -1), asarray=False)
+    for func, f in FUNCS.items():
+        launches.clear()
+        out = f(d)
+        assert isinstance(out, da.Array)
+        got = out.compute()
+        assert isinstance(got, cp.ndarray)
+        assert sorted(launches) == [(3, 200)] * 3
+        _check(cp.asnumpy(got), x, func, "float32")

@@ -15,13 +15,15 @@ array is passed.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 #: the widest row held in registers (one warp, up to 32 values per lane)
 WARP_MAX_N = 1024
-#: rows cached in shared memory up to this many bytes (the default 48 KiB a
-#: block may use without an opt-in, less the reduction scratch); longer rows
-#: are read from global memory three times
+#: rows cached in shared memory up to this many bytes without asking (the
+#: default 48 KiB a block may use, less the reduction scratch); longer rows
+#: opt in to more where the device has it, and past that are read from
+#: global memory three times
 SMEM_BYTES = 46 * 1024
 
 _FUNC_CODE = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
@@ -239,6 +241,52 @@ def covers(func: str, dtype_name: str) -> bool:
     return func in _FUNC_CODE and dtype_name in _TYPES
 
 
+@functools.cache
+def _sm_count(device_id: int) -> int:
+    import cupy
+
+    return int(cupy.cuda.Device(device_id).attributes["MultiProcessorCount"])
+
+
+def gap(
+    func: str,
+    shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    dtype_name: str,
+    contiguous: bool,
+    masked: bool,
+    device_id: int,
+) -> str | None:
+    """None if the fused kernel serves this call, else why not."""
+    nd = len(shape)
+    if masked:
+        return "a where= mask"
+    if axes != tuple(range(nd - len(axes), nd)):
+        return f"axes {axes} are not the trailing axes of a {nd}-d array"
+    if not contiguous:
+        return "the input is not C-contiguous"
+    if not covers(func, dtype_name):
+        return f"no fused kernel for {func} in {dtype_name}"
+    n = math.prod(shape[nd - len(axes) :])
+    rows = math.prod(shape[: nd - len(axes)])
+    if n > WARP_MAX_N and rows < 2 * _sm_count(device_id):
+        # a block per row would leave most of the device idle: the portable
+        # code's reductions split long rows over every multiprocessor
+        return f"{rows} rows of {n} are too few to fill the device"
+    return None
+
+
+def rows_view(
+    func: str, shape: tuple[int, ...], k: int, keepdims: bool
+) -> tuple[int, int, tuple[int, ...]]:
+    """(rows, n, output shape) for the reduction over the last ``k`` axes."""
+    lead = shape[: len(shape) - k]
+    rows, n = math.prod(lead), math.prod(shape[len(shape) - k :])
+    if func != "logsumexp":
+        return rows, n, shape
+    return rows, n, lead + (1,) * k if keepdims else lead
+
+
 def _items(n: int) -> int:
     """Values per lane for the warp kernel: the next power of two >= n / 32."""
     per_lane = -(-n // 32)
@@ -259,6 +307,40 @@ def _kernel(func: str, dtype_name: str, variant: str, items: int) -> Any:
     return cupy.RawKernel(head + body, name, options=("--std=c++14",))
 
 
+def run_torch(func: str, x: Any, k: int, keepdims: bool) -> Any:
+    """The fused kernel on a contiguous CUDA tensor (through CuPy, zero-copy
+    DLPack views, on torch's current stream); a new tensor back."""
+    import cupy
+    import torch
+
+    rows, n, out_shape = rows_view(func, tuple(x.shape), k, keepdims)
+    out = torch.empty((rows, n) if func != "logsumexp" else (rows,), dtype=x.dtype, device=x.device)
+    stream = torch.cuda.current_stream(x.device).cuda_stream
+    with cupy.cuda.Device(x.device.index), cupy.cuda.ExternalStream(stream):
+        run(func, cupy.from_dlpack(x.detach().reshape(rows, n)), cupy.from_dlpack(out))
+    return out.reshape(out_shape)
+
+
+_opted: dict[tuple[int, int], int] = {}
+
+
+def _opt_in(kernel: Any, nbytes: int, device_id: int) -> bool:
+    """Let ``kernel`` take ``nbytes`` of dynamic shared memory, beyond the
+    default 48 KiB, where the device allows it (227 KiB a block on Hopper);
+    False where the row does not fit."""
+    import cupy
+
+    key = (id(kernel), device_id)
+    if _opted.get(key, 0) >= nbytes:
+        return True
+    limit = int(cupy.cuda.Device(device_id).attributes["MaxSharedMemoryPerBlockOptin"])
+    if nbytes + 1024 > limit:  # the reduction scratch and some slack
+        return False
+    kernel.max_dynamic_shared_size_bytes = nbytes
+    _opted[key] = nbytes
+    return True
+
+
 def run(func: str, x2: Any, out: Any) -> None:
     """Launch the kernel on ``x2`` (C-ordered ``(rows, n)``, n >= 1) into ``out``
     (``(rows, n)`` for softmax/log_softmax, ``(rows,)`` for logsumexp)."""
@@ -275,8 +357,8 @@ def run(func: str, x2: Any, out: Any) -> None:
         return
     threads = 256 if n <= 2048 else 512 if n <= 8192 else 1024
     nbytes = n * x2.dtype.itemsize
-    cache = nbytes <= SMEM_BYTES
     k = _kernel(func, dtype_name, "block", 0)
+    cache = nbytes <= SMEM_BYTES or _opt_in(k, nbytes, x2.device.id)
     grid = min(rows, 1 << 20)
     k(
         (grid,),

@@ -60,39 +60,32 @@ class CupyBackend(Backend):
         from . import _cuda_kernels
 
         x = call.x
-        if call.mask is not None:
-            return "a where= mask"
-        nd = x.ndim
-        if call.axes != tuple(range(nd - len(call.axes), nd)):
-            return f"axes {call.axes} are not the trailing axes of a {nd}-d array"
-        if not x.flags.c_contiguous:
-            return "the input is not C-contiguous"
-        if not _cuda_kernels.covers(call.func, x.dtype.name):
-            return f"no fused kernel for {call.func} in {x.dtype.name}"
-        return None
+        return _cuda_kernels.gap(
+            call.func,
+            tuple(x.shape),
+            call.axes,
+            x.dtype.name,
+            bool(x.flags.c_contiguous),
+            call.mask is not None,
+            x.device.id,
+        )
 
     def run_auto(self, call: Call, xp: Any) -> Any:
         if self.fused_gap(call) is not None:
             return super().run_auto(call, xp)
-        import math
-
         import cupy
 
         from . import _cuda_kernels
 
         x = call.x
-        k = len(call.axes)
-        lead = tuple(x.shape[: x.ndim - k])
-        rows, n = math.prod(lead), math.prod(x.shape[x.ndim - k :])
+        rows, n, out_shape = _cuda_kernels.rows_view(
+            call.func, tuple(x.shape), len(call.axes), call.keepdims
+        )
         with x.device:
-            x2 = x.reshape(rows, n)
-            if call.func == "logsumexp":
-                out = cupy.empty((rows,), dtype=x.dtype)
-                _cuda_kernels.run(call.func, x2, out)
-                return out.reshape(lead + (1,) * k if call.keepdims else lead)
-            out = cupy.empty((rows, n), dtype=x.dtype)
-            _cuda_kernels.run(call.func, x2, out)
-            return out.reshape(x.shape)
+            shape2 = (rows, n) if call.func != "logsumexp" else (rows,)
+            out = cupy.empty(shape2, dtype=x.dtype)
+            _cuda_kernels.run(call.func, x.reshape(rows, n), out)
+            return out.reshape(out_shape)
 
     def _native_gap(self, call: Call) -> str | None:
         if call.mask is not None:

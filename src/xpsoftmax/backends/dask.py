@@ -55,6 +55,27 @@ def _numpy_block(
         return np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
 
 
+def _cupy_block(
+    x: Any, mask: Any, *, which: str, axes: tuple[int, ...], keepdims: bool, compute: Any
+) -> Any:
+    """The CuPy adapter's "auto" (its fused kernel) on one chunk that holds whole slices."""
+    from . import by_name
+
+    cupy_backend = by_name("cupy")
+    call = Call(which, x, axes, mask, keepdims, compute, compute)
+    return cupy_backend.run_auto(call, cupy_backend.import_namespace())
+
+
+def _chunk_kind(x: Any) -> str | None:
+    """The chunk types run chunk by chunk ("numpy" or "cupy"), else None."""
+    meta = getattr(x, "_meta", None)
+    if type(meta) is np.ndarray:
+        return "numpy"
+    if type(meta).__module__.startswith("cupy"):
+        return "cupy"
+    return None
+
+
 class _QuietNamespace:
     """The Dask namespace, with ``exp`` evaluated under ``np.errstate``.
 
@@ -134,7 +155,7 @@ class DaskBackend(Backend):
         return self.import_namespace()
 
     def devices(self) -> list[Any]:
-        """"cpu" (NumPy chunks), and "gpu" (CuPy chunks) where CuPy sees a device."""
+        """The devices: "cpu" (NumPy chunks), and "gpu" (CuPy chunks) where CuPy sees one."""
         import importlib.util
 
         devs: list[Any] = ["cpu"]
@@ -178,10 +199,10 @@ class DaskBackend(Backend):
 
     @staticmethod
     def _slices_in_chunks(x: Any, axes: tuple[int, ...]) -> bool:
-        # Only the chunk meta (NumPy chunks) is run by the NumPy code; other
-        # chunk types (CuPy, sparse) keep the namespace path.
-        meta = getattr(x, "_meta", None)
-        return type(meta) is np.ndarray and all(x.numblocks[a] == 1 for a in axes)
+        # NumPy chunks run the NumPy adapter's code, CuPy chunks the CuPy
+        # adapter's fused kernel; other chunk types (sparse) keep the
+        # namespace path.
+        return _chunk_kind(x) is not None and all(x.numblocks[a] == 1 for a in axes)
 
     def _map_blocks(self, call: Call) -> Any:
         import dask.array as da
@@ -205,13 +226,18 @@ class DaskBackend(Backend):
             "keepdims": call.keepdims,
             "compute": call.compute_dtype,
         }
+        if _chunk_kind(x) == "cupy":
+            # the meta, so Dask need not call the kernel on an empty chunk
+            ndim = x.ndim if call.func != "logsumexp" or call.keepdims else x.ndim - len(axes)
+            from dask.array.utils import meta_from_array
+
+            kwargs["meta"] = meta_from_array(x._meta, ndim=ndim, dtype=call.compute_dtype)
+            block: Any = _cupy_block
+        else:
+            block = _numpy_block
         if call.func != "logsumexp":
-            return da.map_blocks(_numpy_block, *args, dtype=call.compute_dtype, **kwargs)
+            return da.map_blocks(block, *args, dtype=call.compute_dtype, **kwargs)
         if call.keepdims:
             chunks = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
-            return da.map_blocks(
-                _numpy_block, *args, dtype=call.compute_dtype, chunks=chunks, **kwargs
-            )
-        return da.map_blocks(
-            _numpy_block, *args, dtype=call.compute_dtype, drop_axis=list(axes), **kwargs
-        )
+            return da.map_blocks(block, *args, dtype=call.compute_dtype, chunks=chunks, **kwargs)
+        return da.map_blocks(block, *args, dtype=call.compute_dtype, drop_axis=list(axes), **kwargs)

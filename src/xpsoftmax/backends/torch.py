@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .. import _core
 from ._base import Backend, Call
+
+
+@functools.cache
+def _cupy_importable() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return bool(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # CuPy built for another CUDA, or no driver
+        return False
 
 
 class TorchOps(_core.Ops):
@@ -90,6 +105,42 @@ class TorchBackend(Backend):
             return softmax(x, axis)
 
         return fast
+
+    def fused_gap(self, call: Call) -> str | None:
+        """None if xpsoftmax's fused CUDA kernel (run through CuPy) serves
+        ``call``: torch's own log_softmax/logsumexp kernels lack the log1p
+        form, and the portable code takes eight passes over memory on a GPU."""
+        x = call.x
+        if not x.is_cuda:
+            return "not a CUDA tensor"
+        if call.func == "softmax":
+            return "torch.softmax is as accurate"
+        import torch
+
+        if torch.is_grad_enabled() and x.requires_grad:
+            return "autograd needs the portable code's graph"
+        if torch.compiler.is_compiling():
+            return "inside torch.compile"
+        if not _cupy_importable():
+            return "CuPy is not installed"
+        from . import _cuda_kernels
+
+        return _cuda_kernels.gap(
+            call.func,
+            tuple(x.shape),
+            call.axes,
+            str(x.dtype).removeprefix("torch."),
+            x.is_contiguous(),
+            call.mask is not None,
+            x.device.index or 0,
+        )
+
+    def run_auto(self, call: Call, xp: Any) -> Any:
+        if call.func != "softmax" and call.x.is_cuda and self.fused_gap(call) is None:
+            from . import _cuda_kernels
+
+            return _cuda_kernels.run_torch(call.func, call.x, len(call.axes), call.keepdims)
+        return super().run_auto(call, xp)
 
     def run_native(self, call: Call, xp: Any) -> Any:
         import torch
