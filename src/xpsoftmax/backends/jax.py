@@ -46,9 +46,13 @@ class JaxBackend(Backend):
     name = "jax"
     module = "jax"
     native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
-    # jax.nn.softmax is our algorithm; jax's log_softmax/logsumexp lack the
-    # log1p form, and its masked softmax can give NaN gradients for a fully
-    # masked slice, so "auto" sends only unmasked softmax to jax.nn
+    # jax.nn.softmax is our algorithm, mask included: its where= fills masked
+    # entries with 0, a fully masked slice is all 0 with zero (finite)
+    # gradients, and NaN/+inf/only -inf slices give NaN like ours, under both
+    # of its gradient rules (jax_softmax_custom_jvp off, the 0.10 default, or
+    # on; checked against the core in tests/test_jax_native.py).  jax's
+    # log_softmax/logsumexp lack the log1p form, so "auto" sends only softmax
+    # (with or without where) to jax.nn
     auto_native_funcs = frozenset({"softmax"})
 
     def owns(self, x: Any) -> bool:
@@ -82,9 +86,6 @@ class JaxBackend(Backend):
         import jax.numpy as jnp
 
         return jnp.dtype(dtype)
-
-    def prefers_native(self, call: Call) -> bool:
-        return call.mask is None and super().prefers_native(call)
 
     def fast_path(self, t: type) -> Any:
         """``fast(func, x, axis)`` for the common eager call (int axis, no
