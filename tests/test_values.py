@@ -121,7 +121,7 @@ def test_bfloat16_where_available(target):
     xp = target.xp
     if not hasattr(xp, "bfloat16"):
         pytest.skip(f"{target.backend_name} has no bfloat16")
-    x = xp.asarray([100.0, 0.0], dtype=xp.bfloat16, device=target.device)
+    x = xp.asarray([100.0, 0.0], dtype=xp.bfloat16, device=target.namespace_device)
     out = xs.softmax(x)
     assert out.dtype == xp.bfloat16
     assert target.to_numpy(xp.astype(out, xp.float32)).tolist() == [1.0, 0.0]
@@ -132,7 +132,8 @@ def test_integer_and_bool_input_go_to_default_float(target, values):
     xp = target.xp
     x = target.asarray(np.asarray(values))
     out = xs.softmax(x)
-    default = xp.__array_namespace_info__().default_dtypes(device=target.device)["real floating"]
+    info = xp.__array_namespace_info__()
+    default = info.default_dtypes(device=target.namespace_device)["real floating"]
     assert out.dtype == default
     ref = REFERENCES["softmax"](np.asarray(values, dtype=np.float64))
     dt = "float32" if "32" in str(default) else "float64"

@@ -54,6 +54,16 @@ class Target:
         return f"{name}:{self.device_label}"
 
     @property
+    def namespace_device(self) -> Any:
+        """The device to pass as ``device=`` to the namespace's functions.
+
+        The same as ``device``, except for Dask with CuPy chunks
+        (``dask:gpu``): the chunk type is no device of Dask's namespace, so
+        None (Dask follows the chunks it is given).
+        """
+        return None if self.backend_name == "dask" else self.device
+
+    @property
     def backend(self) -> Backend:
         return by_name(self.backend_name)
 

@@ -76,4 +76,4 @@ def xp(target: Target) -> Any:
 @pytest.fixture
 def device(target: Target) -> Any:
     """The target device (pass it as ``device=`` when creating arrays)."""
-    return target.device
+    return target.namespace_device
