@@ -128,7 +128,17 @@ def _impls(backend: Any, func: str) -> list[str]:
 def _xs(func: str) -> Callable[..., Any]:
     import xpsoftmax as xs
 
-    return {"softmax": xs.softmax, "log_softmax": xs.log_softmax, "logsumexp": xs.logsumexp}[func]
+    funcs: dict[str, Callable[..., Any]] = {
+        "softmax": xs.softmax,
+        "log_softmax": xs.log_softmax,
+        "logsumexp": xs.logsumexp,
+    }
+    return funcs[func]
+
+
+def _with_impl(f: Callable[..., Any], a: Any, impl: str) -> Callable[[], Any]:
+    """``f(a, impl=impl)`` as a call without arguments (a closure per impl)."""
+    return lambda: f(a, impl=impl)
 
 
 def numpy_subjects(x: Any, func: str) -> list[Subject]:
@@ -138,7 +148,7 @@ def numpy_subjects(x: Any, func: str) -> list[Subject]:
 
     f = _xs(func)
     subs = [
-        Subject("numpy", f"xpsoftmax[{i}]", "xpsoftmax", lambda i=i: f(x, impl=i), i)
+        Subject("numpy", f"xpsoftmax[{i}]", "xpsoftmax", _with_impl(f, x, i), i)
         for i in _impls(NUMPY, func)
     ]
     try:
@@ -173,7 +183,7 @@ def torch_subjects(x: Any, func: str, device: Any) -> list[Subject]:
         return run
 
     subs = [
-        Subject(name, f"xpsoftmax[{i}]", "xpsoftmax", timed(lambda i=i: f(t, impl=i)), i)
+        Subject(name, f"xpsoftmax[{i}]", "xpsoftmax", timed(_with_impl(f, t, i)), i)
         for i in _impls(by_name("torch"), func)
     ]
     subs.append(Subject(name, f"torch.{func}", "anchor", timed(anchor)))
@@ -181,12 +191,17 @@ def torch_subjects(x: Any, func: str, device: Any) -> list[Subject]:
     return subs
 
 
+def _ready(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` waiting for JAX's asynchronous dispatch to finish."""
+    return lambda: fn().block_until_ready()
+
+
 def jax_subjects(x: Any, func: str, devices: str = "all") -> list[Subject]:
     import jax
 
     from .backends import by_name
 
-    if x.dtype.itemsize > 4 and not jax.config.jax_enable_x64:
+    if x.dtype.itemsize > 4 and not getattr(jax.config, "jax_enable_x64"):  # noqa: B009
         return []  # JAX without x64 has no float64
     dev = jax.devices()[0]
     if devices == "cpu" and dev.platform != "cpu":
@@ -196,18 +211,17 @@ def jax_subjects(x: Any, func: str, devices: str = "all") -> list[Subject]:
     name = "jax" if dev.platform == "cpu" else f"jax:{dev.platform}"
     a = jax.device_put(x, dev)
     f = _xs(func)
-    native = {
+    natives: dict[str, Callable[..., Any]] = {
         "softmax": jax.nn.softmax,
         "log_softmax": jax.nn.log_softmax,
         "logsumexp": jax.nn.logsumexp,
-    }[func]
+    }
+    native = natives[func]
     anchor = jax.jit(lambda v: native(v, axis=-1))
     in_jit = jax.jit(lambda v: f(v, axis=-1))
     copy = jax.jit(lambda v: v + 0)  # one pass over memory, XLA's own floor
     subs = [
-        Subject(
-            name, f"xpsoftmax[{i}]", "xpsoftmax", lambda i=i: f(a, impl=i).block_until_ready(), i
-        )
+        Subject(name, f"xpsoftmax[{i}]", "xpsoftmax", _ready(_with_impl(f, a, i)), i)
         for i in _impls(by_name("jax"), func)
     ]
     subs.append(
@@ -453,6 +467,10 @@ def _find(results: list[Result], **kw: Any) -> Result | None:
     return None
 
 
+def _get(r: Result | None, attr: str) -> float | None:
+    return None if r is None else getattr(r, attr)
+
+
 def goals(results: list[Result]) -> list[dict[str, Any]]:
     """The issue's goals, each with the measured value and whether it holds
     (only those whose shapes were in the grid)."""
@@ -474,7 +492,7 @@ def goals(results: list[Result]) -> list[dict[str, Any]]:
             if func != "logsumexp":
                 add(f"numpy {func} peak alloc / output", r.peak_vs_output, 1.10)
     r = _find(results, backend="torch", subject="xpsoftmax[auto]", func="softmax", **large)
-    add("torch softmax auto / torch.softmax (4096x4096 f32)", r and r.vs_anchor, 1.10)
+    add("torch softmax auto / torch.softmax (4096x4096 f32)", _get(r, "vs_anchor"), 1.10)
     r = _find(results, backend="torch", subject="xpsoftmax[auto]", func="softmax", **tiny)
     a = _find(results, backend="torch", role="anchor", func="softmax", **tiny)
     if r is not None and a is not None:
@@ -482,9 +500,9 @@ def goals(results: list[Result]) -> list[dict[str, Any]]:
             "torch softmax auto overhead on (4, 8)", (r.median_s - a.median_s) * 1e6, 2.0, unit="us"
         )
     r = _find(results, backend="jax", subject="xpsoftmax[auto]", func="softmax", **tiny)
-    add("jax eager softmax / jit(jax.nn.softmax) on (4, 8)", r and r.vs_anchor, 2.0)
+    add("jax eager softmax / jit(jax.nn.softmax) on (4, 8)", _get(r, "vs_anchor"), 2.0)
     r = _find(results, backend="jax", subject="xpsoftmax[auto] in jit", func="softmax", **large)
-    add("jax softmax in jit / jit(jax.nn.softmax) (4096x4096 f32)", r and r.vs_anchor, 1.10)
+    add("jax softmax in jit / jit(jax.nn.softmax) (4096x4096 f32)", _get(r, "vs_anchor"), 1.10)
     for func in FUNCS:
         r = _find(results, backend="dask", func=func, **large)
         if r is not None and r.vs_anchor:
@@ -510,20 +528,21 @@ def _gpu_goals(results: list[Result], add: Callable[..., None]) -> None:
     for backend in ("torch:cuda", "jax:gpu"):
         for func in FUNCS:
             r = _find(results, backend=backend, subject="xpsoftmax[auto]", func=func, **big)
-            add(f"{backend} {func} auto / native ({label})", r and r.vs_anchor, 1.05)
+            add(f"{backend} {func} auto / native ({label})", _get(r, "vs_anchor"), 1.05)
     for backend in _GPUS:
         # a copy reads and writes the array once, as an ideal softmax does:
         # the time ratio is the fraction of the copy's bandwidth reached
         r = _find(results, backend=backend, subject="xpsoftmax[auto]", func="softmax", **big)
+        vs_copy = _get(r, "vs_copy")
         add(
             f"{backend} softmax bandwidth / device copy ({label})",
-            r and r.vs_copy and 1 / r.vs_copy,
+            vs_copy and 1 / vs_copy,
             0.8,
             le=False,
         )
     for func in FUNCS:
         r = _find(results, backend="cupy", subject="xpsoftmax[auto]", func=func, **big)
-        add(f"cupy {func} auto / cupyx.scipy.special ({label})", r and r.vs_anchor, 1.0)
+        add(f"cupy {func} auto / cupyx.scipy.special ({label})", _get(r, "vs_anchor"), 1.0)
 
 
 _GPUS = ("torch:cuda", "jax:gpu", "cupy")
