@@ -99,7 +99,7 @@ def machine() -> dict[str, Any]:
         info["memory_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:
         pass
-    for dist in ("numpy", "scipy", "torch", "jax", "dask", "cupy"):
+    for dist in ("numpy", "scipy", "torch", "jax", "dask", "cupy-cuda13x", "cupy-cuda12x"):
         try:
             info[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

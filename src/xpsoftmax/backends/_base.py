@@ -54,11 +54,14 @@ class Backend:
     def version(self) -> str:
         import importlib.metadata
 
-        dist = {"numpy": "numpy", "torch": "torch", "jax": "jax", "cupy": "cupy", "dask": "dask"}
-        try:
-            return importlib.metadata.version(dist.get(self.name, self.name))
-        except importlib.metadata.PackageNotFoundError:
-            return "?"
+        # CuPy's wheels are named after the CUDA they are built for
+        names = {"cupy": ("cupy", "cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x")}
+        for dist in names.get(self.name, (self.name,)):
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        return "?"
 
     def devices(self) -> list[Any]:
         """Every device this backend can place arrays on here."""
