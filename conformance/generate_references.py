@@ -37,7 +37,14 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "xpsoftmax" / "conformance" / "data" / "cases.json"
+OUT = (
+    Path(__file__).resolve().parents[1]
+    / "src"
+    / "xpsoftmax"
+    / "conformance"
+    / "data"
+    / "cases.json"
+)
 mp = mpmath.MPContext()
 mp.dps = 50
 
@@ -232,68 +239,160 @@ def build() -> None:
     f64max = float(np.finfo(np.float64).max)
     # the documents' worked examples
     p000 = [[0.24881134, 0.39762192, 0.35356674], [0.18263991, 0.26894142, 0.54841867]]
-    add("seed000-2x3-dim1", "examples", [[1, 2, 3], [4, 5, 6]], "float32", axis=1,
-        note="seed 000: torch.softmax(input, dim=1)", printed=p000)
-    add("seed000-2x2x3-dim2", "examples",
-        [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]], "float32", axis=2,
-        note="seed 000: torch.softmax(input, dim=2) (output not printed)")
-    add("seed001-2,1,0.5", "examples", [2.0, 1.0, 0.5], "float64",
-        note="seed 001: Softmax([2.0, 1.0, 0.5])", printed=[0.665, 0.245, 0.090])
-    add("seed001-1.5,0.8,-0.2", "examples", [1.5, 0.8, -0.2], "float64",
-        note="seed 001: worked example", printed=[0.596, 0.296, 0.109])
-    add("seed001-1.5,0.8,-0.2-f32", "examples", [1.5, 0.8, -0.2], "float32",
-        note="seed 001: worked example in float32")
+    add(
+        "seed000-2x3-dim1",
+        "examples",
+        [[1, 2, 3], [4, 5, 6]],
+        "float32",
+        axis=1,
+        note="seed 000: torch.softmax(input, dim=1)",
+        printed=p000,
+    )
+    add(
+        "seed000-2x2x3-dim2",
+        "examples",
+        [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]],
+        "float32",
+        axis=2,
+        note="seed 000: torch.softmax(input, dim=2) (output not printed)",
+    )
+    add(
+        "seed001-2,1,0.5",
+        "examples",
+        [2.0, 1.0, 0.5],
+        "float64",
+        note="seed 001: Softmax([2.0, 1.0, 0.5])",
+        printed=[0.665, 0.245, 0.090],
+    )
+    add(
+        "seed001-1.5,0.8,-0.2",
+        "examples",
+        [1.5, 0.8, -0.2],
+        "float64",
+        note="seed 001: worked example",
+        printed=[0.596, 0.296, 0.109],
+    )
+    add(
+        "seed001-1.5,0.8,-0.2-f32",
+        "examples",
+        [1.5, 0.8, -0.2],
+        "float32",
+        note="seed 001: worked example in float32",
+    )
 
     # large and tiny logits, overflow/underflow of exp
     add("large-1000,0", "large-logits", [1000.0, 0.0], "float64")
     add("large-1000,0-f32", "large-logits", [1000.0, 0.0], "float32")
-    add("large-f32max", "large-logits", [[f32max, 0.0], [f32max, f32max], [f32max, -f32max],
-                                         [-f32max, -f32max]], "float32")
-    add("large-f64max", "large-logits", [[f64max, 0.0], [f64max, f64max], [-f64max, -f64max]],
-        "float64")
-    add("large-exp-overflow-f32", "large-logits", [[89.0, 88.5, 80.0], [100.0, 99.0, -5.0]], "float32",
-        note="exp(89) overflows float32 without the max shift")
+    add(
+        "large-f32max",
+        "large-logits",
+        [[f32max, 0.0], [f32max, f32max], [f32max, -f32max], [-f32max, -f32max]],
+        "float32",
+    )
+    add(
+        "large-f64max",
+        "large-logits",
+        [[f64max, 0.0], [f64max, f64max], [-f64max, -f64max]],
+        "float64",
+    )
+    add(
+        "large-exp-overflow-f32",
+        "large-logits",
+        [[89.0, 88.5, 80.0], [100.0, 99.0, -5.0]],
+        "float32",
+        note="exp(89) overflows float32 without the max shift",
+    )
     add("large-exp-overflow-f64", "large-logits", [[710.0, 709.5, 700.0]], "float64")
-    add("large-all-negative", "large-logits", [[-1000.0, -1000.5, -1001.0], [-1e5, -1e5, -1e5 - 1]],
-        "float64", note="every exp underflows without the shift")
+    add(
+        "large-all-negative",
+        "large-logits",
+        [[-1000.0, -1000.5, -1001.0], [-1e5, -1e5, -1e5 - 1]],
+        "float64",
+        note="every exp underflows without the shift",
+    )
     add("large-all-negative-f32", "large-logits", [[-200.0, -200.5, -201.0]], "float32")
     add("large-spread", "large-logits", [[1e4, -1e4, 0.0], [80.0, 0.0, -80.0]], "float32")
-    add("tiny-logits", "large-logits", [[1e-30, -1e-30, 0.0], [1e-45, 0.0, -1e-45]], "float32",
-        note="tiny and subnormal logits")
-    add("tiny-logits-f64", "large-logits", [[5e-324, 0.0, -5e-324], [1e-300, 2e-300, 3e-300]],
-        "float64")
-    add("underflow-row", "large-logits", [[0.0, -100.0], [0.0, -800.0]], "float64",
-        note="exp(-800) underflows float64")
-    add("underflow-row-f32", "large-logits", [[0.0, -100.0], [0.0, -110.0]], "float32",
-        note="exp(-100) is subnormal in float32")
+    add(
+        "tiny-logits",
+        "large-logits",
+        [[1e-30, -1e-30, 0.0], [1e-45, 0.0, -1e-45]],
+        "float32",
+        note="tiny and subnormal logits",
+    )
+    add(
+        "tiny-logits-f64",
+        "large-logits",
+        [[5e-324, 0.0, -5e-324], [1e-300, 2e-300, 3e-300]],
+        "float64",
+    )
+    add(
+        "underflow-row",
+        "large-logits",
+        [[0.0, -100.0], [0.0, -800.0]],
+        "float64",
+        note="exp(-800) underflows float64",
+    )
+    add(
+        "underflow-row-f32",
+        "large-logits",
+        [[0.0, -100.0], [0.0, -110.0]],
+        "float32",
+        note="exp(-100) is subnormal in float32",
+    )
 
     # special values: one slice per row
-    special = [[math.inf, 1.0], [-math.inf, 1.0], [math.nan, 1.0], [-math.inf, -math.inf],
-               [math.inf, math.inf], [math.inf, -math.inf], [math.nan, math.inf], [0.0, 0.0]]
+    special = [
+        [math.inf, 1.0],
+        [-math.inf, 1.0],
+        [math.nan, 1.0],
+        [-math.inf, -math.inf],
+        [math.inf, math.inf],
+        [math.inf, -math.inf],
+        [math.nan, math.inf],
+        [0.0, 0.0],
+    ]
     add("special-rows", "special", special, "float64")
     add("special-rows-f32", "special", special, "float32")
-    add("special-cols", "special", np.array(special).T.tolist(), "float64", axis=0,
-        note="the same slices along axis 0")
+    add(
+        "special-cols",
+        "special",
+        np.array(special).T.tolist(),
+        "float64",
+        axis=0,
+        note="the same slices along axis 0",
+    )
 
     # shapes: empty axes, zero slices, 0-d
     add("empty-axis", "shapes", np.zeros((0,)), "float64")
     add("empty-axis-2d", "shapes", np.zeros((2, 0)), "float32")
     add("empty-batch", "shapes", np.zeros((0, 3)), "float64", note="no slices, non-empty axis")
-    add("empty-keepdims", "shapes", np.zeros((2, 0)), "float64", keepdims=True, funcs=("logsumexp",))
+    add(
+        "empty-keepdims", "shapes", np.zeros((2, 0)), "float64", keepdims=True, funcs=("logsumexp",)
+    )
     add("zero-d", "shapes", np.array(3.0), "float64", axis=-1)
     add("zero-d-none", "shapes", np.array(-2.5), "float32", axis=None)
     add("length-one", "shapes", [[5.0], [-1e308]], "float64")
-    add("keepdims", "shapes", [[1.0, 2.0], [3.0, 5.0]], "float64", keepdims=True,
-        funcs=("logsumexp",))
+    add(
+        "keepdims",
+        "shapes",
+        [[1.0, 2.0], [3.0, 5.0]],
+        "float64",
+        keepdims=True,
+        funcs=("logsumexp",),
+    )
 
     # dtypes
     add("int64", "dtypes", [[1, 2, 3], [4, 5, 6]], "int64")
     add("int32", "dtypes", [[-3, 0, 7]], "int32")
     add("bool", "dtypes", [[True, False, True]], "bool")
     add("float16", "dtypes", [[0.5, 1.0, 2.0, 3.0], [1e-3, -2.0, 4.0, 8.0]], "float16")
-    add("float16-60000", "dtypes", [[60000.0, 0.0], [60000.0, 60000.0], [-60000.0, 0.0],
-                                    [11.0, 11.0]], "float16",
-        note="exp(11) and 60000 + log 2 overflow or round in float16 arithmetic")
+    add(
+        "float16-60000",
+        "dtypes",
+        [[60000.0, 0.0], [60000.0, 60000.0], [-60000.0, 0.0], [11.0, 11.0]],
+        "float16",
+        note="exp(11) and 60000 + log 2 overflow or round in float16 arithmetic",
+    )
     add("float16-dominant", "dtypes", [[0.0, -8.0, -12.0]], "float16")
     add("bfloat16", "dtypes", [[1.0, 2.0, 3.0], [1e38, 0.0, -1e38]], "bfloat16")
     add("bfloat16-dominant", "dtypes", [[0.0, -10.0, -20.0]], "bfloat16")
@@ -302,25 +401,67 @@ def build() -> None:
     rng = np.random.Generator(np.random.PCG64(20240001))
     a3 = rng.normal(0.0, 3.0, size=(2, 3, 4))
     for ax in (0, 1, 2, -1, -2, (0, 2), (1, 2), (0, 1, 2), None, (), "default"):
-        name = "default" if ax == "default" else ("none" if ax is None else str(ax).replace(" ", ""))
-        add(f"axis={name}", "axes", a3, "float64", axis=ax,
-            note="axis omitted: each function's default" if ax == "default" else "")
+        name = (
+            "default" if ax == "default" else ("none" if ax is None else str(ax).replace(" ", ""))
+        )
+        add(
+            f"axis={name}",
+            "axes",
+            a3,
+            "float64",
+            axis=ax,
+            note="axis omitted: each function's default" if ax == "default" else "",
+        )
 
     # where masks
-    add("mask-partial", "masks", [[1.0, 2.0, 3.0, 4.0], [5.0, -1.0, 0.0, 9.0]], "float64",
-        where=[[True, False, True, True], [False, True, True, False]])
-    add("mask-full-slice", "masks", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "float64",
-        where=[[False, False, False], [True, True, False]], note="a fully masked slice")
-    add("mask-broadcast", "masks", [[1.0, 2.0, 3.0], [0.0, 0.0, 100.0]], "float32",
-        where=[True, False, True], note="mask broadcast along the batch axis")
-    add("mask-hides-special", "masks", [[math.inf, 1.0, 2.0], [math.nan, 0.0, 0.0]], "float64",
-        where=[[False, True, True], [False, True, True]], note="masked +inf/NaN take no part")
-    add("mask-axis0", "masks", a3[:, :, 0], "float64", axis=0,
-        where=[[True, False, True], [True, False, False]])
+    add(
+        "mask-partial",
+        "masks",
+        [[1.0, 2.0, 3.0, 4.0], [5.0, -1.0, 0.0, 9.0]],
+        "float64",
+        where=[[True, False, True, True], [False, True, True, False]],
+    )
+    add(
+        "mask-full-slice",
+        "masks",
+        [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+        "float64",
+        where=[[False, False, False], [True, True, False]],
+        note="a fully masked slice",
+    )
+    add(
+        "mask-broadcast",
+        "masks",
+        [[1.0, 2.0, 3.0], [0.0, 0.0, 100.0]],
+        "float32",
+        where=[True, False, True],
+        note="mask broadcast along the batch axis",
+    )
+    add(
+        "mask-hides-special",
+        "masks",
+        [[math.inf, 1.0, 2.0], [math.nan, 0.0, 0.0]],
+        "float64",
+        where=[[False, True, True], [False, True, True]],
+        note="masked +inf/NaN take no part",
+    )
+    add(
+        "mask-axis0",
+        "masks",
+        a3[:, :, 0],
+        "float64",
+        axis=0,
+        where=[[True, False, True], [True, False, False]],
+    )
 
     # adversarial rows
-    add("dominant-f32", "adversarial", [[0.0, -30.0], [0.0, -20.0], [0.0, -25.0]], "float32",
-        note="log_softmax top entry is -exp(-30), not 0")
+    add(
+        "dominant-f32",
+        "adversarial",
+        [[0.0, -30.0], [0.0, -20.0], [0.0, -25.0]],
+        "float32",
+        note="log_softmax top entry is -exp(-30), not 0",
+    )
     add("dominant-f64", "adversarial", [[0.0, -40.0], [0.0, -700.0], [5.0, -50.0]], "float64")
     add("dominant-many", "adversarial", [[0.0] + [-20.0] * 63], "float32")
     ties = np.float32(1.0) + np.arange(8, dtype=np.float32) * np.spacing(np.float32(1.0))
@@ -331,19 +472,40 @@ def build() -> None:
     long32 = rng.normal(0.0, 4.0, size=(2, 2048))
     add("long-rows-f32", "adversarial", long32, "float32")
     add("long-rows-f64", "adversarial", rng.normal(0.0, 4.0, size=(1, 2048)), "float64")
-    add("long-dominant-f32", "adversarial", [[0.0] + [-18.0] * 2047], "float32",
-        note="log_softmax top entry -2047 exp(-18)")
+    add(
+        "long-dominant-f32",
+        "adversarial",
+        [[0.0] + [-18.0] * 2047],
+        "float32",
+        note="log_softmax top entry -2047 exp(-18)",
+    )
 
 
 # the generated accuracy sets: data made at run time from these seeds, identical
 # for every subject; references in float64 (16/32-bit) or np.longdouble (float64)
 ACCURACY = [
     {"name": "normal(0,1) 512x512", "dist": "normal", "scale": 1.0, "shape": [512, 512], "seed": 1},
-    {"name": "normal(0,8) 2048x128", "dist": "normal", "scale": 8.0, "shape": [2048, 128], "seed": 2},
-    {"name": "uniform(-60,60) 16384x16", "dist": "uniform", "scale": 60.0, "shape": [16384, 16],
-     "seed": 3},
-    {"name": "logits normal(0,3) 8x32768", "dist": "normal", "scale": 3.0, "shape": [8, 32768],
-     "seed": 4},
+    {
+        "name": "normal(0,8) 2048x128",
+        "dist": "normal",
+        "scale": 8.0,
+        "shape": [2048, 128],
+        "seed": 2,
+    },
+    {
+        "name": "uniform(-60,60) 16384x16",
+        "dist": "uniform",
+        "scale": 60.0,
+        "shape": [16384, 16],
+        "seed": 3,
+    },
+    {
+        "name": "logits normal(0,3) 8x32768",
+        "dist": "normal",
+        "scale": 3.0,
+        "shape": [8, 32768],
+        "seed": 4,
+    },
 ]
 ACCURACY_DTYPES = ["float64", "float32", "float16", "bfloat16"]
 
@@ -358,32 +520,38 @@ def errata() -> list[dict]:
         printed = np.asarray(c["printed"], dtype=np.float64)
         digits = 8 if c["id"].startswith("seed000") else 3
         correct = np.round(exp, digits)
-        out.append({
-            "case": c["id"],
-            "document": c["note"],
-            "input": c["x"],
-            "printed": c["printed"],
-            "mpmath": exp.tolist(),
-            "correct_rounded": correct.tolist(),
-            "max_abs_error": float(np.max(np.abs(printed - exp))),
-            "wrong_entries": int(np.sum(np.abs(printed - correct) > 0.5 * 10.0**-digits)),
-        })
+        out.append(
+            {
+                "case": c["id"],
+                "document": c["note"],
+                "input": c["x"],
+                "printed": c["printed"],
+                "mpmath": exp.tolist(),
+                "correct_rounded": correct.tolist(),
+                "max_abs_error": float(np.max(np.abs(printed - exp))),
+                "wrong_entries": int(np.sum(np.abs(printed - correct) > 0.5 * 10.0**-digits)),
+            }
+        )
     # seed 001's intermediates: exps and their sum printed to 3 decimals
     xs = [1.5, 0.8, -0.2]
     exps = [mp.exp(mp.mpf(v)) for v in xs]
     for label, printed, true in (
-        ("e^1.5", 4.482, exps[0]), ("e^0.8", 2.225, exps[1]), ("e^-0.2", 0.819, exps[2]),
+        ("e^1.5", 4.482, exps[0]),
+        ("e^0.8", 2.225, exps[1]),
+        ("e^-0.2", 0.819, exps[2]),
         ("sum", 7.526, mp.fsum(exps)),
     ):
-        out.append({
-            "case": f"seed001-intermediate {label}",
-            "document": "seed 001: worked example, step 1-2",
-            "printed": printed,
-            "mpmath": float(true),
-            "correct_rounded": round(float(true), 3),
-            "max_abs_error": abs(printed - float(true)),
-            "wrong_entries": int(round(float(true), 3) != printed),
-        })
+        out.append(
+            {
+                "case": f"seed001-intermediate {label}",
+                "document": "seed 001: worked example, step 1-2",
+                "printed": printed,
+                "mpmath": float(true),
+                "correct_rounded": round(float(true), 3),
+                "max_abs_error": abs(printed - float(true)),
+                "wrong_entries": int(round(float(true), 3) != printed),
+            }
+        )
     return out
 
 

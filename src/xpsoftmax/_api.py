@@ -63,7 +63,10 @@ def _dispatch(
     # no element at all (an empty reduction, or zero slices such as shape
     # (0, 3)): Dask's tree reductions fail on empty chunks, and there is
     # nothing to compute anyway
-    if _args.reduced_size(shape, axes) == 0 or _args.reduced_size(shape, tuple(range(len(shape)))) == 0:
+    if (
+        _args.reduced_size(shape, axes) == 0
+        or _args.reduced_size(shape, tuple(range(len(shape)))) == 0
+    ):
         return _empty_reduction(func, x, shape, axes, keepdims, result, xp, backend, impl)
 
     if x.dtype != compute:

@@ -264,7 +264,9 @@ def accuracy_case(name: str, dtype: str, func: str) -> Case:
         if func == "logsumexp":
             y = np.array([float(v) for v in lse])
         elif func == "softmax":
-            y = np.array([[float(mpmath.exp(v - s)) for v in r] for r, s in zip(rows, lse, strict=True)])
+            y = np.array(
+                [[float(mpmath.exp(v - s)) for v in r] for r, s in zip(rows, lse, strict=True)]
+            )
         else:
             y = np.array([[float(v - s) for v in r] for r, s in zip(rows, lse, strict=True)])
     else:

@@ -39,7 +39,9 @@ def _call(subject: Subject, case: Case, where: Any = None) -> np.ndarray:
     return np.asarray(to_numpy(subject, out), dtype=np.float64)
 
 
-def _result(subject: Subject, name: str, group: str, func: str, fn: Callable[[], tuple[bool, float, str]]) -> Result:
+def _result(
+    subject: Subject, name: str, group: str, func: str, fn: Callable[[], tuple[bool, float, str]]
+) -> Result:
     base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": f"{group}/{name}",
                        "group": group, "func": func}  # fmt: skip
     if subject.unavailable is not None:
@@ -75,13 +77,17 @@ def properties(subject: Subject) -> list[Result]:
         c = _case("softmax", x)
         s = _call(subject, c).sum(axis=-1)
         k = np.max(c.k, axis=-1) + x.shape[-1]
-        return _verdict(ulps(s, np.ones_like(s), "float64"), tolerance(k, "float64"), "|sum - 1| ulps")
+        return _verdict(
+            ulps(s, np.ones_like(s), "float64"), tolerance(k, "float64"), "|sum - 1| ulps"
+        )
 
     def shift_invariance() -> tuple[bool, float, str]:
         g = np.round(x * 8) / 8  # multiples of 1/8: x + 64 is exact
         a, b = _case("softmax", g), _case("softmax", g + 64.0)
         ya, yb = _call(subject, a), _call(subject, b)
-        return _verdict(ulps(ya, yb, "float64"), 2 * tolerance(a.k, "float64"), "ulps between shifts")
+        return _verdict(
+            ulps(ya, yb, "float64"), 2 * tolerance(a.k, "float64"), "ulps between shifts"
+        )
 
     def log_of_softmax() -> tuple[bool, float, str]:
         cs, cl = _case("softmax", x), _case("log_softmax", x)
@@ -144,7 +150,9 @@ def properties(subject: Subject) -> list[Result]:
     if "log_softmax" in subject.funcs and "softmax" in subject.funcs:
         out.append(_result(subject, "log-of-softmax", "properties", "log_softmax", log_of_softmax))
     if "log_softmax" in subject.funcs and "logsumexp" in subject.funcs:
-        out.append(_result(subject, "logsumexp-consistency", "properties", "logsumexp", lse_consistency))
+        out.append(
+            _result(subject, "logsumexp-consistency", "properties", "logsumexp", lse_consistency)
+        )
     for f in ("softmax", "log_softmax", "logsumexp"):
         r = _result(subject, f"where-drops-entries-{f}", "properties", f, where_drop(f))
         if r.status == "error" and r.detail.startswith("_NA"):
@@ -197,7 +205,9 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(0.0, 3.0, size=(4, 6)), rng.normal(0.0, 1.0, size=(4, 6))
 
 
-def _transform_setup(subject: Subject) -> tuple[Target, np.ndarray, np.ndarray, list[tuple[str, Case, Call]]]:
+def _transform_setup(
+    subject: Subject,
+) -> tuple[Target, np.ndarray, np.ndarray, list[tuple[str, Case, Call]]]:
     """What every library's transformation checks start from: the subject's target,
     the data ``x`` and weights ``w``, and (func, float64 case on ``x``, call) for
     each function the subject has."""
@@ -213,7 +223,9 @@ def _transform_setup(subject: Subject) -> tuple[Target, np.ndarray, np.ndarray, 
 
 
 def _check_against(out: Any, c: Case, to_numpy: Callable[[Any], Any]) -> tuple[bool, float, str]:
-    ok, worst, _p, detail = compare_values(np.asarray(to_numpy(out), dtype=np.float64), c, "float64")
+    ok, worst, _p, detail = compare_values(
+        np.asarray(to_numpy(out), dtype=np.float64), c, "float64"
+    )
     return ok, worst, detail
 
 
@@ -266,7 +278,9 @@ def _torch_transforms(subject: Subject, compile_backend: str) -> list[Result]:
             return _check_against(fn(t.asarray(x)), c, t.to_numpy)
 
         out.append(_result(subject, f"autograd-{func}", "transforms", func, autograd))
-        out.append(_result(subject, f"compile[{compile_backend}]-{func}", "transforms", func, compiled))
+        out.append(
+            _result(subject, f"compile[{compile_backend}]-{func}", "transforms", func, compiled)
+        )
     return out
 
 

@@ -24,10 +24,18 @@ def _floats(s: str) -> list[float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write compare.json, compare.md and the PNG plots into this folder")
-    parser.add_argument("--logits", type=_floats, default=[1.5, 0.8, -0.2],
-                        help="logits of the bar chart (default: seed 001's 1.5,0.8,-0.2)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write compare.json, compare.md and the PNG plots into this folder",
+    )
+    parser.add_argument(
+        "--logits",
+        type=_floats,
+        default=[1.5, 0.8, -0.2],
+        help="logits of the bar chart (default: seed 001's 1.5,0.8,-0.2)",
+    )
     parser.add_argument("--max-differences", type=int, default=15,
                         help="how many notable differences to print (all go to the files)")  # fmt: skip
 
@@ -48,7 +56,9 @@ def main(args: argparse.Namespace) -> int:
     except ImportError:
         Console = None  # type: ignore[assignment,misc]
     if Console is not None:
-        table = Table(title="xpsoftmax compare: worst error in ulps per case group", show_lines=False)
+        table = Table(
+            title="xpsoftmax compare: worst error in ulps per case group", show_lines=False
+        )
         table.add_column("subject", no_wrap=True)
         for g in groups:
             table.add_column(g, justify="right")
@@ -78,6 +88,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"wrote {p}")
     bad = failures(results)
     if bad:
-        print(f"\n{len(bad)} xpsoftmax failures, e.g. {bad[0].subject} {bad[0].case}: {bad[0].detail}")
+        print(
+            f"\n{len(bad)} xpsoftmax failures, e.g. {bad[0].subject} {bad[0].case}: {bad[0].detail}"
+        )
         return 1
     return 0

@@ -31,7 +31,9 @@ def matrix(results: list[Result]) -> dict[str, dict[str, dict[str, Any]]]:
         key = {"n/a": "na"}.get(r.status, r.status)
         cell[key] += 1
         if r.worst_ulps is not None and r.status in ("pass", "fail"):
-            cell["worst"] = r.worst_ulps if cell["worst"] is None else max(cell["worst"], r.worst_ulps)
+            cell["worst"] = (
+                r.worst_ulps if cell["worst"] is None else max(cell["worst"], r.worst_ulps)
+            )
         if r.contract:
             c = out[r.subject].setdefault(
                 "contract", {"pass": 0, "fail": 0, "error": 0, "na": 0, "skip": 0, "worst": None}
@@ -98,7 +100,10 @@ def contract_findings(results: list[Result]) -> list[str]:
     for r in results:
         for issue in r.contract:
             seen[(r.subject, issue)].append(r.case)
-    return [f"{s}: {issue} (in {len(cases)} cases, e.g. {cases[0]})" for (s, issue), cases in seen.items()]
+    return [
+        f"{s}: {issue} (in {len(cases)} cases, e.g. {cases[0]})"
+        for (s, issue), cases in seen.items()
+    ]
 
 
 def environment() -> dict[str, str]:
@@ -150,7 +155,9 @@ def markdown_matrix(results: list[Result]) -> str:
     groups = [g for g in GROUPS if any(g in m[s] for s in ran)]
     lines = ["| subject | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
     for s in ran:
-        lines.append(f"| {_md_escape(s)} | " + " | ".join(cell_text(m[s].get(g)) for g in groups) + " |")
+        lines.append(
+            f"| {_md_escape(s)} | " + " | ".join(cell_text(m[s].get(g)) for g in groups) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -176,7 +183,8 @@ def to_markdown(results: list[Result], command: str = "xpsoftmax compare") -> st
         "",
         "Cells: `pass N (worst)` / `FAIL bad/N (worst)`, worst error in ulps of the result dtype "
         "(inf: a special value or a wrong shape where a number was due). References: "
-        + describe_reference() + ".",
+        + describe_reference()
+        + ".",
         "",
         markdown_matrix(results),
         "",
@@ -186,7 +194,11 @@ def to_markdown(results: list[Result], command: str = "xpsoftmax compare") -> st
         "",
     ]
     if skipped:
-        out += ["Not covered here:", ""] + [f"- {_md_escape(s)}: {why}" for s, why in skipped.items()] + [""]
+        out += (
+            ["Not covered here:", ""]
+            + [f"- {_md_escape(s)}: {why}" for s, why in skipped.items()]
+            + [""]
+        )
     out += ["## Notable differences (native and seed subjects)", ""]
     out += [f"- {_md_escape(d)}" for d in differences(results)] or ["- none"]
     out += ["", "## Contract findings (input modified, type/dtype/device of the result)", ""]
@@ -209,8 +221,14 @@ def plot_logits(logits: list[float], path: Path) -> None:
     probs = xpsoftmax.softmax(np.asarray(logits, dtype=np.float64))
     idx = np.arange(len(logits))
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(logits) + 2), 4))
-    b1 = ax.bar(idx - 0.2, logits, 0.4, label="Logits", color=(75 / 255, 192 / 255, 192 / 255, 0.6),
-                edgecolor=(75 / 255, 192 / 255, 192 / 255))
+    b1 = ax.bar(
+        idx - 0.2,
+        logits,
+        0.4,
+        label="Logits",
+        color=(75 / 255, 192 / 255, 192 / 255, 0.6),
+        edgecolor=(75 / 255, 192 / 255, 192 / 255),
+    )
     b2 = ax.bar(idx + 0.2, probs, 0.4, label="Softmax Probabilities",
                 color=(1.0, 99 / 255, 132 / 255, 0.6), edgecolor=(1.0, 99 / 255, 132 / 255))  # fmt: skip
     ax.bar_label(b1, [f"{v:g}" for v in logits], fontsize=8)
@@ -260,7 +278,9 @@ def plot_heatmap(results: list[Result], path: Path) -> None:
                     color="red" if fail else ("black" if not np.isfinite(data[i, j]) or data[i, j] > 2.5 else "white"),
                     fontweight="bold" if fail else "normal")  # fmt: skip
             if fail:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.5))
+                ax.add_patch(
+                    plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.5)
+                )
     ax.set_xticks(range(len(groups)), groups, rotation=35, ha="right")
     ax.set_yticks(range(len(ran)), ran, fontsize=8)
     fig.colorbar(im, ax=ax, label="log10(worst error in ulps)")
@@ -273,7 +293,9 @@ def plot_heatmap(results: list[Result], path: Path) -> None:
 def write(results: list[Result], out: Path, logits: list[float], command: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "compare.json", out / "compare.md"]
-    paths[0].write_text(json.dumps(_clean(to_json(results)), indent=1, allow_nan=False, default=str) + "\n")
+    paths[0].write_text(
+        json.dumps(_clean(to_json(results)), indent=1, allow_nan=False, default=str) + "\n"
+    )
     paths[1].write_text(to_markdown(results, command))
     try:
         import matplotlib  # noqa: F401

@@ -18,21 +18,47 @@ def _csv(s: str) -> list[str]:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """The options ``conformance`` and ``compare`` share."""
-    parser.add_argument("--backends", type=_csv, default=None,
-                        help="comma list: numpy,torch,jax,cupy,dask,strict (default: all installed)")
-    parser.add_argument("--devices", default="default",
-                        help="'default' (CPU + every GPU), 'all', or device labels such as cpu,gpu")
-    parser.add_argument("--dtypes", type=_csv, default=None,
-                        help="comma list of input dtypes to keep, e.g. float32,float64")
-    parser.add_argument("--subjects", type=_csv, default=None,
-                        help="keep subjects whose id contains one of these, e.g. xpsoftmax,torch@")
-    parser.add_argument("--kinds", type=_csv, default=None,
-                        help="comma list of subject kinds: xpsoftmax,native,seed")
-    parser.add_argument("--groups", type=_csv, default=None,
-                        help="comma list of case groups (default: all), e.g. examples,accuracy")
-    parser.add_argument("--compile-backend", default="aot_eager",
-                        help="torch.compile backend for the fullgraph check (inductor needs a C++ "
-                        "compiler and ~15 s per function here)")
+    parser.add_argument(
+        "--backends",
+        type=_csv,
+        default=None,
+        help="comma list: numpy,torch,jax,cupy,dask,strict (default: all installed)",
+    )
+    parser.add_argument(
+        "--devices",
+        default="default",
+        help="'default' (CPU + every GPU), 'all', or device labels such as cpu,gpu",
+    )
+    parser.add_argument(
+        "--dtypes",
+        type=_csv,
+        default=None,
+        help="comma list of input dtypes to keep, e.g. float32,float64",
+    )
+    parser.add_argument(
+        "--subjects",
+        type=_csv,
+        default=None,
+        help="keep subjects whose id contains one of these, e.g. xpsoftmax,torch@",
+    )
+    parser.add_argument(
+        "--kinds",
+        type=_csv,
+        default=None,
+        help="comma list of subject kinds: xpsoftmax,native,seed",
+    )
+    parser.add_argument(
+        "--groups",
+        type=_csv,
+        default=None,
+        help="comma list of case groups (default: all), e.g. examples,accuracy",
+    )
+    parser.add_argument(
+        "--compile-backend",
+        default="aot_eager",
+        help="torch.compile backend for the fullgraph check (inductor needs a C++ "
+        "compiler and ~15 s per function here)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")  # fmt: skip
 
 
@@ -78,7 +104,9 @@ def execute(args: argparse.Namespace) -> list[Any]:
     return results
 
 
-def _run_plain(subjects: list[Any], cases: list[Any], extra: bool, args: argparse.Namespace) -> list[Any]:
+def _run_plain(
+    subjects: list[Any], cases: list[Any], extra: bool, args: argparse.Namespace
+) -> list[Any]:
     from .runner import run
 
     start = time.perf_counter()

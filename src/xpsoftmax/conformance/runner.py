@@ -104,7 +104,9 @@ def contract_issues(subject: Subject, x: Any, before: np.ndarray, out: Any, want
     if not np.array_equal(before, after, equal_nan=before.dtype.kind == "f"):
         issues.append("modified its input")
     if backend_of(out) is not backend_of(x) or type(out).__name__ != type(x).__name__:
-        issues.append(f"returned {type(out).__module__}.{type(out).__name__}, not {type(x).__name__}")
+        issues.append(
+            f"returned {type(out).__module__}.{type(out).__name__}, not {type(x).__name__}"
+        )
     got = _dtype_name(out)
     if got != want:
         issues.append(f"dtype {got}, expected {want}")

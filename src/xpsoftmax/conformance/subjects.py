@@ -130,7 +130,9 @@ def _scipy_subject(target: Target) -> Subject:
     try:
         import scipy.special as sp
     except ImportError:
-        return Subject("scipy.special@numpy:cpu", "native", target, unavailable="scipy is not installed")
+        return Subject(
+            "scipy.special@numpy:cpu", "native", target, unavailable="scipy is not installed"
+        )
 
     def soft(name: str) -> Call:
         fn = getattr(sp, name)
