@@ -26,6 +26,7 @@ def blocked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Tiny blocks, three threads; returns a list that counts blocked runs."""
     monkeypatch.setattr(npb, "BLOCK_BYTES", 256)
     monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 512)
+    monkeypatch.setattr(npb, "MIN_SCAN_SIZE", 0)  # tiny blocks take the e == 1 scan too
     monkeypatch.setattr(npb, "n_threads", lambda: 3)
     runs: list[int] = []
     real = npb.run_blocked
@@ -195,6 +196,77 @@ def test_full_size_blocked_run_matches_core() -> None:
     assert x.nbytes >= npb.MIN_BLOCKED_BYTES
     for func, f in FUNCS.items():
         np.testing.assert_array_equal(f(x), _plain(func, x, -1, None, False), strict=True)
+
+
+def _ties_and_near_max(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Rows (along the last axis) with tied maxima, with an entry so close to the
+    max that exp(x - max) rounds to 1 without being a maximum, and plain rows."""
+    x = _data(shape, dtype, seed=7)
+    flat = x.reshape(-1, x.shape[-1])
+    tiny = np.finfo(dtype).eps / 8  # exp(-tiny) == 1 in dtype
+    flat[1::5, 0] = flat[1::5, 1] = flat[1::5, 2] = 50.0  # three tied maxima
+    flat[2::5] = np.minimum(flat[2::5], 0)
+    flat[2::5, 3] = 2 * tiny  # the max ...
+    flat[2::5, 4] = tiny  # ... and a smaller entry whose e is exactly 1 too
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axes", [(1,), (0,), (0, 1)])
+def test_sum_except_max_equals_core(
+    monkeypatch: pytest.MonkeyPatch, dtype: type, axes: tuple[int, ...]
+) -> None:
+    """NumpyOps.sum_except_max (a scan for e == 1 where each slice has one, the
+    comparison with the max otherwise) gives the core's values bit for bit."""
+    monkeypatch.setattr(npb, "MIN_SCAN_SIZE", 0)
+    x = _data((30, 12), dtype, seed=8)[6:]  # finite rows: every slice max is finite
+    for data in (x, _ties_and_near_max((30, 12), dtype)[6:], _data((30, 12), dtype)):
+        mx = np.max(data, axis=axes, keepdims=True)
+        with np.errstate(all="ignore"):
+            e = np.exp(data - np.where(np.isfinite(mx), mx, 0))
+            want = _core.Ops(anp).sum_except_max(e.copy(), data, mx, axes)
+            got = npb.NumpyOps(anp).sum_except_max(e.copy(), data, mx, axes)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axis", [-1, 0, (0, 1)])
+@pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
+def test_ties_and_near_max_blocked_and_unblocked(
+    blocked: list[int], func: str, axis: object, dtype: type
+) -> None:
+    """Tied maxima and entries whose e rounds to 1: both the blocked path and the
+    unblocked NumpyOps agree with the plain core."""
+    x = _ties_and_near_max((40, 24), dtype)
+    want = _plain(func, x, axis, None, False)
+    _check(FUNCS[func](x, axis=axis), want, x, axis)
+    with np.errstate(all="ignore"):
+        unblocked = run_core(
+            Call(func, x, _axes(axis, 2), None, False, x.dtype, x.dtype), npb.NumpyOps(anp)
+        )
+    np.testing.assert_array_equal(np.asarray(unblocked), want, strict=True)
+
+
+@pytest.mark.parametrize("shape", [(12, 1500), (6, 4, 1024)])
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_row_bufsize_blocked_and_unblocked(
+    blocked: list[int], monkeypatch: pytest.MonkeyPatch, func: str, shape: tuple[int, ...]
+) -> None:
+    """Rows long enough for a one-row ufunc buffer: same bits as the plain core,
+    blocked (worker threads) or not (the calling thread), and the caller's
+    buffer size is left as it was."""
+    x = _data(shape, np.float32, seed=9)
+    assert npb._row_bufsize(x, (x.ndim - 1,)) is not None
+    before = np.getbufsize()
+    want = _plain(func, x, -1, None, False)
+    np.testing.assert_array_equal(FUNCS[func](x), want, strict=True)
+    assert blocked and all(blocked)
+    blocked.clear()
+    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", x.nbytes + 1)  # unblocked, in this thread
+    np.testing.assert_array_equal(FUNCS[func](x), want, strict=True)
+    assert blocked == [False]
+    assert np.getbufsize() == before
 
 
 # -- the per-type fast path for the common call (torch, JAX) --------------------------

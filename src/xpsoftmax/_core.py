@@ -73,6 +73,21 @@ class Ops:
         """``astype(a == b, dtype)`` into a new buffer that the caller then owns."""
         return self.xp.astype(a == b, dtype)
 
+    def sum_except_max(
+        self, e: Array, xm: Array, mx: Array, axes: tuple[int, ...]
+    ) -> tuple[Array, Array]:
+        """``(sum(e - is_max), sum(is_max))`` over ``axes`` (kept), in e's dtype.
+
+        ``is_max = astype(xm == mx, e.dtype)`` marks the maximal entries.
+        ``e`` is a buffer this module allocated and may be overwritten.  An
+        override must return the same values (NumPy's counts the maxima
+        without a float temporary).
+        """
+        xp = self.xp
+        is_max = self.equal_as(xm, mx, e.dtype)
+        total = xp.sum(self.sub_(e, is_max), axis=axes, keepdims=True)
+        return total, xp.sum(is_max, axis=axes, keepdims=True)
+
     def div_(self, a: Array, b: Array) -> Array:
         return a / b
 
@@ -143,13 +158,12 @@ def _log_normalizer(
     mx, shift = _shift(xm, axes, ops)
     z = ops.sub(xm, shift)
     e = ops.exp(z) if keep_z else ops.exp_(z)
-    is_max = ops.equal_as(xm, mx, e.dtype)
     # e == 1 exactly at the maximal entries of a finite slice, so e - is_max is
     # exactly the terms other than the maxima (the max's own term still carries
     # its gradient, exp(x_k - shift) = 1, through e).  Adding (count - 1) puts
     # the ties back: t = sum(exp(x - m)) - 1, computed without cancellation.
-    t = xp.sum(ops.sub_(e, is_max), axis=axes, keepdims=True)
-    t = t + (xp.sum(is_max, axis=axes, keepdims=True) - 1.0)
+    t, count = ops.sum_except_max(e, xm, mx, axes)
+    t = t + (count - 1.0)
     # A slice of only -inf (or fully masked) has no mass: log-sum is -inf.
     # The inner where keeps log1p away from -1 so the gradient stays finite.
     has_mass = xp.logical_not(mx == -math.inf)
