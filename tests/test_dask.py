@@ -189,6 +189,40 @@ def test_graph_size_follows_chunks_not_elements(func):
         assert sizes["in-chunk", n, 10] == n
 
 
+@pytest.mark.parametrize(
+    ("func", "keepdims"),
+    [("softmax", False), ("log_softmax", False), ("logsumexp", False), ("logsumexp", True)],
+)
+def test_tasks_run_on_the_chunks_dask_holds(monkeypatch, func, keepdims):
+    """Slices within chunks: building the graph runs no kernel (the meta is
+    given), and each task runs on the chunk Dask holds, not on a copy (as
+    map_blocks(drop_axis=...) made for logsumexp: one concatenated copy of
+    every chunk, which made it 1.8x slower than NumPy on 16 MiB chunks)."""
+    from xpsoftmax.backends import dask as dask_backend
+
+    x, _ = _data(3)
+    xd = da.from_array(x, chunks=(4, 10, 8))
+    held = [v for v in dict(xd.__dask_graph__()).values() if isinstance(v, np.ndarray)]
+    assert len(held) == xd.npartitions == 3
+    seen: list[np.ndarray] = []
+    real = dask_backend._numpy_block
+
+    def spy(chunk, mask, **kwargs):
+        seen.append(dask_backend._one_block(chunk))
+        return real(chunk, mask, **kwargs)
+
+    monkeypatch.setattr(dask_backend, "_numpy_block", spy)
+    kw = {"keepdims": keepdims} if func == "logsumexp" else {}
+    y = FUNCS[func](xd, axis=(1, 2), **kw)  # two reduced axes, each one chunk
+    assert seen == []
+    got = y.compute(scheduler="sync")
+    assert len(seen) == 3
+    assert all(any(np.shares_memory(c, h) for h in held) for c in seen)
+    if keepdims:
+        got = np.squeeze(got, axis=(1, 2))
+    _check(func, got, x, (1, 2), None)
+
+
 # -- dask.distributed: worker processes on this machine ------------------------------
 
 

@@ -43,13 +43,21 @@ def _quiet_divide(a: Any, b: Any) -> Any:
         return np.divide(a, b)
 
 
+def _one_block(a: Any) -> Any:
+    # blockwise(concatenate=False) hands a task a list of its blocks per
+    # contracted (reduced) axis; each reduced axis is one chunk here
+    while isinstance(a, list):
+        (a,) = a
+    return a
+
+
 def _numpy_block(
     x: Any, mask: Any, *, which: str, axes: tuple[int, ...], keepdims: bool, compute: Any
 ) -> Any:
     """The NumPy adapter's portable code on one chunk that holds whole slices."""
     from . import NUMPY
 
-    call = Call(which, x, axes, mask, keepdims, compute, compute)
+    call = Call(which, _one_block(x), axes, _one_block(mask), keepdims, compute, compute)
     with NUMPY.errstate():
         # a 0-d logsumexp comes back as a NumPy scalar; chunks are arrays
         return np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
@@ -62,7 +70,7 @@ def _cupy_block(
     from . import by_name
 
     cupy_backend = by_name("cupy")
-    call = Call(which, x, axes, mask, keepdims, compute, compute)
+    call = Call(which, _one_block(x), axes, _one_block(mask), keepdims, compute, compute)
     return cupy_backend.run_auto(call, cupy_backend.import_namespace())
 
 
@@ -226,18 +234,39 @@ class DaskBackend(Backend):
             "keepdims": call.keepdims,
             "compute": call.compute_dtype,
         }
-        if _chunk_kind(x) == "cupy":
-            # the meta, so Dask need not call the kernel on an empty chunk
-            ndim = x.ndim if call.func != "logsumexp" or call.keepdims else x.ndim - len(axes)
-            from dask.array.utils import meta_from_array
+        block: Any = _cupy_block if _chunk_kind(x) == "cupy" else _numpy_block
+        # the meta given, so Dask need not call the kernel on an empty chunk
+        # to find it (a third of a millisecond per graph on NumPy chunks)
+        from dask.array.utils import meta_from_array
 
-            kwargs["meta"] = meta_from_array(x._meta, ndim=ndim, dtype=call.compute_dtype)
-            block: Any = _cupy_block
-        else:
-            block = _numpy_block
+        def meta(ndim: int) -> Any:
+            return meta_from_array(x._meta, ndim=ndim, dtype=call.compute_dtype)
+
         if call.func != "logsumexp":
-            return da.map_blocks(block, *args, dtype=call.compute_dtype, **kwargs)
+            return da.map_blocks(
+                block, *args, dtype=call.compute_dtype, meta=meta(x.ndim), **kwargs
+            )
         if call.keepdims:
             chunks = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
-            return da.map_blocks(block, *args, dtype=call.compute_dtype, chunks=chunks, **kwargs)
-        return da.map_blocks(block, *args, dtype=call.compute_dtype, drop_axis=list(axes), **kwargs)
+            return da.map_blocks(
+                block, *args, dtype=call.compute_dtype, chunks=chunks, meta=meta(x.ndim), **kwargs
+            )
+        # The reduced axes contracted, each task handed its (single) block
+        # as is: map_blocks(drop_axis=...) would concatenate the blocks along
+        # the dropped axes first, a copy of the whole chunk even when there is
+        # one block (float32 (4096, 4096) in 16 MiB chunks: 18 ms against
+        # NumPy's 10 ms; 13 ms without the copy)
+        ind = tuple(range(x.ndim))
+        out_ind = tuple(i for i in ind if i not in axes)
+        return da.blockwise(
+            block,
+            out_ind,
+            x,
+            ind,
+            args[1],
+            None if args[1] is None else ind,
+            dtype=call.compute_dtype,
+            meta=meta(len(out_ind)),
+            concatenate=False,
+            **kwargs,
+        )
