@@ -182,6 +182,28 @@ def test_special_slices_follow_the_rules(blocked: list[int]) -> None:
     assert np.isfinite(sm[6:]).all() and np.allclose(sm[6:].sum(axis=-1), 1, rtol=1e-5)
 
 
+def test_error_in_a_block_propagates(blocked: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in any block (caller's or a helper's) reaches the caller, after
+    every thread has stopped writing into the output."""
+    real = _core.softmax
+    calls: list[int] = []
+
+    def flaky(x: object, axes: object, mask: object, ops: object) -> object:
+        calls.append(1)
+        if len(calls) == 5:
+            raise FloatingPointError("block 5")
+        return real(x, axes, mask, ops)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_core, "softmax", flaky)
+    with pytest.raises(FloatingPointError, match="block 5"):
+        xs.softmax(_data((64, 33), np.float32))
+    n = len(calls)
+    monkeypatch.setattr(_core, "softmax", real)
+    x = _data((64, 33), np.float32, seed=10)
+    _check(xs.softmax(x), _plain("softmax", x, -1, None, False), x, -1)  # the pool still works
+    assert len(calls) == n  # no thread went on calling the failing function
+
+
 def test_small_inputs_stay_unblocked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Below the threshold the pool is never started: no threads for tiny calls."""
     monkeypatch.setattr(npb, "_pool", None)

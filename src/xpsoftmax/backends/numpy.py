@@ -11,8 +11,9 @@ is *how* the core runs on NumPy:
   writing into its part of one preallocated output; temporaries are one block
   each, so the peak memory is the output plus a few blocks;
 * on threads: NumPy releases the GIL inside its loops, so the blocks are shared
-  among a pool of ``len(os.sched_getaffinity(0))`` threads, made once, lazily.
-  Small inputs take the plain in-place path and never touch the pool.
+  among ``len(os.sched_getaffinity(0))`` threads (the caller and helpers from a
+  pool made once, lazily), each taking the next block when it is free.  Small
+  inputs take the plain in-place path and never touch the pool.
 """
 
 from __future__ import annotations
@@ -201,8 +202,8 @@ def _row_bufsize(x: Any, axes: tuple[int, ...]) -> int | None:
     """
     import numpy as np
 
-    n = math.prod(x.shape[i] for i in axes)
-    if not MIN_ROW_BUFSIZE <= n < np.getbufsize():
+    n = math.prod([x.shape[i] for i in axes])
+    if n < MIN_ROW_BUFSIZE or n >= np.getbufsize():
         return None
     if axes != tuple(range(x.ndim - len(axes), x.ndim)) or not x.flags.c_contiguous:
         return None
@@ -275,6 +276,8 @@ def _split_plan(call: Call) -> tuple[Any, Any, int, int] | None:
 
 def run_blocked(call: Call, xp: Any, errstate: Any) -> Any:
     """Run the core block by block into one output; None if not worth it."""
+    from concurrent.futures import wait
+
     import numpy as np
 
     plan = _split_plan(call)
@@ -287,18 +290,31 @@ def run_blocked(call: Call, xp: Any, errstate: Any) -> Any:
     out_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
     out = np.empty(out_shape if reduce_out else x.shape, dtype=x.dtype)
     block_shape = tuple(length if i == split else s for i, s in enumerate(x.shape))
-    starts = list(range(0, n, length))
+    starts = range(0, n, length)
+    # Blocks are handed out one at a time to whichever thread is free, so a
+    # thread slowed by other work on its core (a shared machine) takes fewer
+    # of them instead of holding up the call with a fixed half.
+    queue = iter(starts)
+    lock = threading.Lock()
+
+    def take() -> Iterator[int]:
+        while True:
+            with lock:
+                start = next(queue, None)
+            if start is None:
+                return
+            yield start
 
     def index(start: int) -> tuple[slice, ...]:
         return (slice(None),) * split + (slice(start, min(start + length, n)),)
 
-    def work(chunk: list[int]) -> None:
-        ops = BlockOps(xp, block_shape, x.dtype)
+    def work() -> None:
+        ops = BlockOps(xp, block_shape, x.dtype)  # scratch reused across its blocks
         # NumPy's error state and buffer size are per thread
         bufsize = _row_bufsize(x, axes)
         scope = contextlib.nullcontext() if bufsize is None else _ufunc_bufsize(bufsize)
         with errstate(), scope:
-            for start in chunk:
+            for start in take():
                 sl = index(start)
                 xb = x[sl]
                 mb = None if mask is None else mask[sl]
@@ -313,13 +329,18 @@ def run_blocked(call: Call, xp: Any, errstate: Any) -> Any:
                     ob[...] = res
 
     workers = min(n_threads(), len(starts))
-    if workers <= 1:
-        work(starts)
-    else:
-        # contiguous runs of blocks per thread: each thread reuses its scratch
-        per = -(-len(starts) // workers)
-        chunks = [starts[i : i + per] for i in range(0, len(starts), per)]
-        for f in [_get_pool().submit(work, c) for c in chunks]:
+    # the calling thread works too: workers - 1 helpers from the pool
+    helpers = [_get_pool().submit(work) for _ in range(workers - 1)]
+    try:
+        work()
+    finally:
+        # once the caller finds no block left, a helper that has not started
+        # yet has nothing to do: drop it rather than wait for a busy core
+        for f in helpers:
+            f.cancel()
+        wait(helpers)  # no block may still be written after we return or raise
+    for f in helpers:
+        if not f.cancelled():
             f.result()
     if not reduce_out:
         return out.reshape(call.x.shape)
