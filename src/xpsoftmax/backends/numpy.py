@@ -4,8 +4,12 @@ The arithmetic is :mod:`xpsoftmax._core`'s, unchanged.  What this adapter adds
 is *how* the core runs on NumPy:
 
 * in place: every ``*_`` hook writes into the buffer the core allocated, and the
-  hooks that "allocate" (``sub``, ``exp``, ``equal_as``) may be pointed at a
-  buffer given in advance, so the result is written once into the output;
+  hooks that "allocate" (``sub``, ``exp``, ``equal_as``, the boolean mask of
+  ``sum_except_max``) may be pointed at a buffer given in advance, so the result
+  is written once into the output;
+* in fewer passes: ``sum_except_max`` finds the maxima by one scalar comparison
+  (e == 1) where each slice has a single one, and rows of 1024-8191 elements
+  run their ufuncs with a one-row buffer (see ``_row_bufsize``);
 * in blocks: on a large input the core runs on cache-sized blocks of slices
   (a block spans whole slices, so the reductions are the same), each block
   writing into its part of one preallocated output; temporaries are one block
@@ -29,10 +33,12 @@ from typing import Any
 from .. import _core
 from ._base import Backend, Call, run_core
 
-#: bytes of input per block.  Measured on a 2-core EPYC (2 MiB L2 per core,
-#: float32 (4096, 4096)): 128 KiB blocks pay ~40 us of Python per block too
-#: often; 512 KiB-2 MiB are within noise of each other; 1 MiB keeps log_softmax's
-#: four block-sized arrays (input, output, two scratch) well inside L3
+#: bytes of input per block.  Measured on a 2-core EPYC (1 MiB L2 per core, 32 MiB
+#: L3, float32 (4096, 4096)): 128 KiB blocks pay ~40 us of Python per block too
+#: often; 512 KiB is slower again since the one-row ufunc buffer; 1-2 MiB are
+#: within noise of each other; 1 MiB keeps log_softmax's block-sized arrays
+#: (input, output, one float scratch, a bool mask) well inside L3 and the peak
+#: allocation at 1.04x the output with two threads
 BLOCK_BYTES = 1024 * 1024
 #: inputs below this run unblocked in the calling thread (no pool, no split)
 MIN_BLOCKED_BYTES = 2 * BLOCK_BYTES
