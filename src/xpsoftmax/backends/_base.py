@@ -42,11 +42,22 @@ class Backend:
     #: the natives "auto" uses because they are as accurate as the portable code
     auto_native_funcs: ClassVar[frozenset[str]] = frozenset()
 
+    #: array-api-compat's predicate for this library's arrays, e.g. "is_torch_array"
+    compat_predicate: ClassVar[str | None] = None
+    #: the module of the standard namespace used for this library's arrays
+    namespace_module: ClassVar[str | None] = None
+
     # -- detection and namespaces -------------------------------------------------
-    def owns(self, x: Any) -> bool:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def owns(self, x: Any) -> bool:
+        if self.compat_predicate is None:  # pragma: no cover - adapters set it or override
+            raise NotImplementedError
+        import array_api_compat
+
+        return bool(getattr(array_api_compat, self.compat_predicate)(x))
 
     def namespace(self, x: Array) -> Any:
+        if self.namespace_module is not None:
+            return self.import_namespace()
         import array_api_compat
 
         return array_api_compat.array_namespace(x)
@@ -72,8 +83,15 @@ class Backend:
         return list(info().devices())
 
     def import_namespace(self) -> Any:
-        """Import the backend (only for info/conformance, never for dispatch)."""
-        raise NotImplementedError
+        """The namespace module (imported on first use: detection never imports it)."""
+        ns = self.__dict__.get("_namespace")
+        if ns is None:
+            if self.namespace_module is None:  # pragma: no cover - adapters set it or override
+                raise NotImplementedError
+            import importlib
+
+            ns = self._namespace = importlib.import_module(self.namespace_module)
+        return ns
 
     def device_name(self, device: Any) -> str:
         return str(device)

@@ -16,23 +16,12 @@ from ._base import Backend, Call
 class CupyBackend(Backend):
     name = "cupy"
     module = "cupy"
+    compat_predicate = "is_cupy_array"
+    namespace_module = "array_api_compat.cupy"
     native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
     # cupyx's kernels are not yet measured on a GPU by the conformance suite,
     # so "auto" keeps the portable code until the GPU lane says otherwise
     auto_native_funcs = frozenset()
-
-    def owns(self, x: Any) -> bool:
-        from array_api_compat import is_cupy_array
-
-        return is_cupy_array(x)
-
-    def import_namespace(self) -> Any:
-        import array_api_compat.cupy
-
-        return array_api_compat.cupy
-
-    def namespace(self, x: Any) -> Any:
-        return self.import_namespace()
 
     def devices(self) -> list[Any]:
         import cupy

@@ -148,19 +148,8 @@ def _known(chunks: tuple[tuple[Any, ...], ...]) -> bool:
 class DaskBackend(Backend):
     name = "dask"
     module = "dask"
-
-    def owns(self, x: Any) -> bool:
-        from array_api_compat import is_dask_array
-
-        return is_dask_array(x)
-
-    def import_namespace(self) -> Any:
-        import array_api_compat.dask.array
-
-        return array_api_compat.dask.array
-
-    def namespace(self, x: Any) -> Any:
-        return self.import_namespace()
+    compat_predicate = "is_dask_array"
+    namespace_module = "array_api_compat.dask.array"
 
     def devices(self) -> list[Any]:
         """The devices: "cpu" (NumPy chunks), and "gpu" (CuPy chunks) where CuPy sees one."""

@@ -45,6 +45,8 @@ def _native(call: Call) -> Any:
 class JaxBackend(Backend):
     name = "jax"
     module = "jax"
+    compat_predicate = "is_jax_array"
+    namespace_module = "jax.numpy"
     native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
     # jax.nn.softmax is our algorithm, mask included: its where= fills masked
     # entries with 0, a fully masked slice is all 0 with zero (finite)
@@ -54,19 +56,6 @@ class JaxBackend(Backend):
     # log_softmax/logsumexp lack the log1p form, so "auto" sends only softmax
     # (with or without where) to jax.nn
     auto_native_funcs = frozenset({"softmax"})
-
-    def owns(self, x: Any) -> bool:
-        from array_api_compat import is_jax_array
-
-        return is_jax_array(x)
-
-    def import_namespace(self) -> Any:
-        import jax.numpy
-
-        return jax.numpy
-
-    def namespace(self, x: Any) -> Any:
-        return self.import_namespace()
 
     def ops(self, xp: Any) -> _core.Ops:
         return JaxOps(xp)

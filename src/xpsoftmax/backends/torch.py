@@ -32,23 +32,12 @@ class TorchOps(_core.Ops):
 class TorchBackend(Backend):
     name = "torch"
     module = "torch"
+    compat_predicate = "is_torch_array"
+    namespace_module = "array_api_compat.torch"
     native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
     # torch.softmax is the same max-shifted algorithm as ours; torch's
     # log_softmax and logsumexp lack the log1p form, so "auto" keeps ours
     auto_native_funcs = frozenset({"softmax"})
-
-    def owns(self, x: Any) -> bool:
-        from array_api_compat import is_torch_array
-
-        return is_torch_array(x)
-
-    def import_namespace(self) -> Any:
-        import array_api_compat.torch
-
-        return array_api_compat.torch
-
-    def namespace(self, x: Any) -> Any:
-        return self.import_namespace()
 
     def ops(self, xp: Any) -> _core.Ops:
         return TorchOps(xp)

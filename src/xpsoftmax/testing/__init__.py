@@ -61,7 +61,9 @@ class Target:
         (``dask:gpu``): the chunk type is no device of Dask's namespace, so
         None (Dask follows the chunks it is given).
         """
-        return None if self.backend_name == "dask" else self.device
+        if self.backend_name == "dask" and self.device_label != "cpu":
+            return None
+        return self.device
 
     @property
     def backend(self) -> Backend:
