@@ -358,19 +358,8 @@ def run_blocked(call: Call, xp: Any, errstate: Any) -> Any:
 class NumpyBackend(Backend):
     name = "numpy"
     module = "numpy"
-
-    def owns(self, x: Any) -> bool:
-        from array_api_compat import is_numpy_array
-
-        return is_numpy_array(x)
-
-    def import_namespace(self) -> Any:
-        import array_api_compat.numpy
-
-        return array_api_compat.numpy
-
-    def namespace(self, x: Any) -> Any:
-        return self.import_namespace()
+    compat_predicate = "is_numpy_array"
+    namespace_module = "array_api_compat.numpy"
 
     def devices(self) -> list[Any]:
         return ["cpu"]
