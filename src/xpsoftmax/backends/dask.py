@@ -56,9 +56,11 @@ def _numpy_block(
 ) -> Any:
     """The NumPy adapter's portable code on one chunk that holds whole slices."""
     from . import NUMPY
+    from .numpy import serial
 
     call = Call(which, _one_block(x), axes, _one_block(mask), keepdims, compute, compute)
-    with NUMPY.errstate():
+    # the scheduler already runs a task per core: no second level of threads
+    with NUMPY.errstate(), serial():
         # a 0-d logsumexp comes back as a NumPy scalar; chunks are arrays
         return np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
 

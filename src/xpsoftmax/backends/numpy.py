@@ -232,6 +232,25 @@ _pool: Any = None
 _pool_lock = threading.Lock()
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def serial() -> Iterator[None]:
+    """Blocked runs started in this thread stay in it.
+
+    For callers that already run one task per core (a Dask task): a second
+    level of threads oversubscribes the cores (4 row chunks on 2 threads:
+    logsumexp 10.6 ms nested, 9.8 ms serial, measured here).
+    """
+    prev = getattr(_local, "serial", False)
+    _local.serial = True
+    try:
+        yield
+    finally:
+        _local.serial = prev
+
+
 def n_threads() -> int:
     """Threads for blocked runs: the cores this process may run on."""
     try:
@@ -334,7 +353,7 @@ def run_blocked(call: Call, xp: Any, errstate: Any) -> Any:
                 if res is not ob:  # pragma: no cover - every path returns the target
                     ob[...] = res
 
-    workers = min(n_threads(), len(starts))
+    workers = 1 if getattr(_local, "serial", False) else min(n_threads(), len(starts))
     # the calling thread works too: workers - 1 helpers from the pool
     helpers = [_get_pool().submit(work) for _ in range(workers - 1)]
     try:
