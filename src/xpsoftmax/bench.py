@@ -168,27 +168,33 @@ def torch_subjects(x: Any, func: str, device: Any) -> list[Subject]:
     from .backends import by_name
 
     t = torch.from_numpy(x).to(device)
-    sync = torch.cuda.synchronize if t.is_cuda else (lambda: None)
+    sync = torch.cuda.synchronize if t.is_cuda else None
     f = _xs(func)
     g = {"softmax": torch.softmax, "log_softmax": torch.log_softmax}.get(func)
     anchor = (lambda: g(t, -1)) if g else (lambda: torch.logsumexp(t, -1))
     name = "torch" if device == "cpu" else f"torch:{device}"
 
-    def timed(fn: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            out = fn()
-            sync()
-            return out
-
-        return run
-
     subs = [
-        Subject(name, f"xpsoftmax[{i}]", "xpsoftmax", timed(_with_impl(f, t, i)), i)
+        Subject(name, f"xpsoftmax[{i}]", "xpsoftmax", _synced(sync, _with_impl(f, t, i)), i)
         for i in _impls(by_name("torch"), func)
     ]
-    subs.append(Subject(name, f"torch.{func}", "anchor", timed(anchor)))
-    subs.append(Subject(name, "copy", "copy", timed(t.clone)))
+    subs.append(Subject(name, f"torch.{func}", "anchor", _synced(sync, anchor)))
+    subs.append(Subject(name, "copy", "copy", _synced(sync, t.clone)))
     return subs
+
+
+def _synced(sync: Callable[[], Any] | None, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` followed by ``sync()`` (a device synchronize): GPU work is timed,
+    not its launch; ``sync`` None for a CPU."""
+    if sync is None:
+        return fn
+
+    def run() -> Any:
+        out = fn()
+        sync()
+        return out
+
+    return run
 
 
 def _ready(fn: Callable[[], Any]) -> Callable[[], Any]:
@@ -246,19 +252,17 @@ def dask_subjects(x: Any, func: str, gpu: bool = False) -> list[Subject]:
         import cupy as cp
 
         d = da.from_array(cp.asarray(x), chunks=chunks, asarray=False)
-        sync = cp.cuda.Device().synchronize
+        sync: Callable[[], Any] | None = cp.cuda.Device().synchronize
     else:
         d = da.from_array(x, chunks=chunks)
-        sync = lambda: None  # noqa: E731
+        sync = None
 
     def run(method: str) -> Callable[[], Any]:
         def go() -> Any:
             with dask.config.set(scheduler="threads"):
-                out = getattr(f(d), method)()
-            sync()
-            return out
+                return getattr(f(d), method)()
 
-        return go
+        return _synced(sync, go)
 
     # .persist() computes every chunk and keeps the chunks (the result held
     # in memory, as NumPy's is): the throughput goal's subject.  .compute()
@@ -278,21 +282,18 @@ def cupy_subjects(x: Any, func: str) -> list[Subject]:
     c = cp.asarray(x)
     sync = cp.cuda.Device().synchronize
 
-    def timed(fn: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            out = fn()
-            sync()
-            return out
-
-        return run
-
-    subs = [Subject("cupy", "xpsoftmax[auto]", "xpsoftmax", timed(lambda: f(c)), "auto")]
+    subs = [Subject("cupy", "xpsoftmax[auto]", "xpsoftmax", _synced(sync, lambda: f(c)), "auto")]
     try:
         import cupyx.scipy.special as cs
 
         g = getattr(cs, func)
         subs.append(
-            Subject("cupy", f"cupyx.scipy.special.{func}", "anchor", timed(lambda: g(c, axis=-1)))
+            Subject(
+                "cupy",
+                f"cupyx.scipy.special.{func}",
+                "anchor",
+                _synced(sync, lambda: g(c, axis=-1)),
+            )
         )
     except (ImportError, AttributeError):
         pass
@@ -304,7 +305,7 @@ def cupy_subjects(x: Any, func: str) -> list[Subject]:
         out.data.copy_from_device_async(c.data, c.nbytes)
         return out
 
-    subs.append(Subject("cupy", "copy (cudaMemcpy)", "copy", timed(d2d_copy)))
+    subs.append(Subject("cupy", "copy (cudaMemcpy)", "copy", _synced(sync, d2d_copy)))
     return subs
 
 

@@ -125,7 +125,7 @@ class TorchBackend(Backend):
         )
 
     def run_auto(self, call: Call, xp: Any) -> Any:
-        if call.func != "softmax" and call.x.is_cuda and self.fused_gap(call) is None:
+        if self.fused_gap(call) is None:
             from . import _cuda_kernels
 
             return _cuda_kernels.run_torch(call.func, call.x, len(call.axes), call.keepdims)
