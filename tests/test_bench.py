@@ -64,3 +64,61 @@ def test_bench_goals_only_for_measured_shapes() -> None:
 def test_bench_rejects_unknown_function(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--shapes", "4x8", "--funcs", "softmaxx", "--backends", "numpy"]) == 2
     assert "unknown function" in capsys.readouterr().err
+
+
+def _dask_row(case: str, shape: tuple[int, ...], vs_anchor: float, **kw: object) -> bench.Result:
+    return bench.Result("dask", "xpsoftmax[auto] .persist()", "xpsoftmax", "auto", "softmax", case,
+                        shape, "float32", 1.0, [1.0], vs_anchor=vs_anchor, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_bench_dask_goals_prefer_the_throughput_case() -> None:
+    small = _dask_row("large 2-D", bench.LARGE, 1 / 0.6)
+    big = _dask_row(bench.DASK_CASE, bench.DASK_LARGE, 1 / 0.9, chunk_bytes=128 << 20,
+                    extra_vs_chunk=1.5)  # fmt: skip
+    where = "16384x16384 f32, 128 MiB chunks"
+    assert {g["goal"]: g["holds"] for g in bench.goals([small, big])} == {
+        f"dask softmax throughput / numpy ({where})": True,
+        f"dask softmax working memory beyond the result ({where})": False,
+    }
+    # without the throughput case, the large 2-D shape is judged
+    assert {g["goal"]: g["holds"] for g in bench.goals([small])} == {
+        "dask softmax throughput / numpy (4096x4096 f32)": False
+    }
+
+
+def test_dask_chunk_size_follows_dask_config() -> None:
+    dask = pytest.importorskip("dask")
+    with dask.config.set({"array.chunk-size": "128MiB"}):
+        assert bench.dask_chunk_bytes(1 << 30) == 128 << 20
+        assert bench.dask_chunk_bytes(64 << 20) == bench.DASK_SMALL_CHUNK
+    with dask.config.set({"array.chunk-size": "32MiB"}):
+        assert bench.dask_chunk_bytes(1 << 30) == 32 << 20
+
+
+def test_dask_throughput_case_times_numpy_and_dask_only() -> None:
+    pytest.importorskip("dask")
+    rows = bench.run_grid(
+        {bench.DASK_CASE: (256, 64)},
+        ["float32", "float64"],
+        ["logsumexp"],
+        bench.available(["numpy", "dask"]),
+        repeat=1,
+        min_s=0,
+        log=lambda m: None,
+    )
+    assert {(r.backend, r.subject, r.dtype) for r in rows} == {
+        ("numpy", "xpsoftmax[auto]", "float32"),
+        ("dask", "xpsoftmax[auto] .persist()", "float32"),
+    }
+    (d,) = (r for r in rows if r.backend == "dask")
+    assert d.anchor == "numpy:xpsoftmax[auto]" and d.vs_anchor is not None and d.vs_anchor > 0
+    # one chunk holds the whole 64 KiB input here
+    assert d.chunk_bytes == 256 * 64 * 4
+    assert d.extra_vs_chunk is not None and d.extra_vs_chunk >= 0
+
+
+def test_dask_throughput_case_skipped_without_dask() -> None:
+    logged: list[str] = []
+    rows = bench.run_grid({bench.DASK_CASE: (8, 8)}, ["float32"], ["softmax"],
+                          {"numpy": None, "dask": "not installed"}, 1, 0, logged.append)  # fmt: skip
+    assert rows == [] and "skipped" in logged[0]

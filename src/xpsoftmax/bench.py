@@ -26,6 +26,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FUNCS = ("softmax", "log_softmax", "logsumexp")
+#: the Dask throughput case, where only NumPy's path, a copy and Dask are
+#: timed: 1 GiB of float32 in row chunks of Dask's own default chunk size
+#: (``array.chunk-size``, 128 MiB), the sizes Dask is made for; on 64 MiB in
+#: 16 MiB chunks Dask's fixed cost per graph and per task (4.3 ms for a
+#: trivial 16-task persist here) is a large part of the time
+DASK_CASE, DASK_LARGE = "dask throughput", (16384, 16384)
+#: row chunks of smaller inputs (at least 4 chunks for the cores to share)
+DASK_SMALL_CHUNK = 16 << 20
 #: name -> shape; the axis is -1 throughout (rows of the last axis)
 GRID = {
     "tiny": (4, 8),
@@ -34,6 +42,7 @@ GRID = {
     "many short rows": (1 << 19, 16),
     "large 2-D": (4096, 4096),
     "large 3-D": (64, 256, 1024),
+    DASK_CASE: DASK_LARGE,
 }
 QUICK_GRID = {"tiny": (4, 8), "medium": (256, 1024), "large 2-D": (2048, 2048)}
 #: the shapes the goals are stated for
@@ -51,6 +60,8 @@ class Subject:
     role: str  # "xpsoftmax", "anchor" (the backend's own kernel), "scipy", "copy"
     fn: Callable[[], Any]
     impl: str | None = None
+    #: Dask subjects: the bytes of one chunk (working memory is measured in chunks)
+    chunk_bytes: int | None = None
 
 
 @dataclass
@@ -69,6 +80,9 @@ class Result:
     anchor: str | None = None
     vs_copy: float | None = None
     peak_vs_output: float | None = None
+    #: Dask .persist(): peak bytes beyond the result kept, in chunks
+    extra_vs_chunk: float | None = None
+    chunk_bytes: int | None = None
 
 
 # -- the machine --------------------------------------------------------------------
@@ -240,13 +254,24 @@ def jax_subjects(x: Any, func: str, devices: str = "all") -> list[Subject]:
     return subs
 
 
-def dask_subjects(x: Any, func: str, gpu: bool = False) -> list[Subject]:
+def dask_chunk_bytes(nbytes: int) -> int:
+    """Row-chunk size for an input of ``nbytes``: Dask's ``array.chunk-size``
+    where the input holds at least 4 such chunks, else 16 MiB."""
+    import dask
+    from dask.utils import parse_bytes
+
+    default = parse_bytes(dask.config.get("array.chunk-size"))
+    return default if nbytes >= 4 * default else DASK_SMALL_CHUNK
+
+
+def dask_subjects(x: Any, func: str, gpu: bool = False, compute: bool = True) -> list[Subject]:
     import dask
     import dask.array as da
 
     f = _xs(func)
-    # chunks of whole rows, about 16 MiB each: every slice lies in one chunk
-    rows = max(1, (16 << 20) // max(1, x.nbytes // x.shape[0]))
+    # chunks of whole rows: every slice lies in one chunk
+    chunk_bytes = dask_chunk_bytes(x.nbytes)
+    rows = max(1, chunk_bytes // max(1, x.nbytes // x.shape[0]))
     chunks = (rows,) + (-1,) * (x.ndim - 1)
     if gpu:  # CuPy chunks, already on the device
         import cupy as cp
@@ -256,6 +281,7 @@ def dask_subjects(x: Any, func: str, gpu: bool = False) -> list[Subject]:
     else:
         d = da.from_array(x, chunks=chunks)
         sync = None
+    real_chunk = math.prod(d.chunksize) * x.itemsize
 
     def run(method: str) -> Callable[[], Any]:
         def go() -> Any:
@@ -269,10 +295,47 @@ def dask_subjects(x: Any, func: str, gpu: bool = False) -> list[Subject]:
     # adds Dask's gather of the chunks into one array, a serial copy of the
     # whole result that any Dask computation pays (shown, not a goal)
     name = "dask:gpu" if gpu else "dask"
-    return [
-        Subject(name, "xpsoftmax[auto] .persist()", "xpsoftmax", run("persist"), "auto"),
-        Subject(name, "xpsoftmax[auto] .compute()", "xpsoftmax", run("compute"), "auto"),
+    subs = [
+        Subject(name, "xpsoftmax[auto] .persist()", "xpsoftmax", run("persist"), "auto", real_chunk)
     ]
+    if compute:
+        subs.append(
+            Subject(
+                name, "xpsoftmax[auto] .compute()", "xpsoftmax", run("compute"), "auto", real_chunk
+            )
+        )
+    return subs
+
+
+def dask_throughput_subjects(x: Any, func: str) -> list[Subject]:
+    """The Dask throughput case: Dask's ``.persist()`` and its anchor, the
+    NumPy path, alone in the rotation.  No scipy (slow at 1 GiB and beside the
+    point) and no plain copy: the copy frees 1 GiB just before the next
+    subject, and on the machine measured the next call then runs slowly for
+    tens of milliseconds (Dask logsumexp 152-167 ms after a copy, 132-137 ms
+    after the NumPy path): that would time the machine, not Dask."""
+    f = _xs(func)
+    return [
+        Subject("numpy", "xpsoftmax[auto]", "xpsoftmax", lambda: f(x), "auto"),
+        *dask_subjects(x, func, compute=False),
+    ]
+
+
+def dask_extra_chunks(fn: Callable[[], Any], chunk_bytes: int) -> float:
+    """Peak bytes traced while a Dask ``.persist()`` runs, beyond the bytes of
+    the result it keeps, in chunks: Dask's working memory."""
+    import tracemalloc
+
+    fn()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    held = sum(getattr(v, "nbytes", 0) for v in dict(out.__dask_graph__()).values())
+    return (peak - held) / chunk_bytes
 
 
 def cupy_subjects(x: Any, func: str) -> list[Subject]:
@@ -412,13 +475,21 @@ def run_grid(
     results: list[Result] = []
     rng = np.random.default_rng(0)
     for case, shape in grid.items():
-        for dtype in dtypes:
+        throughput = case == DASK_CASE
+        if throughput and not _dask_case_runs(backends, devices):
+            log(f"{case}: skipped (needs NumPy and Dask, and CPU subjects)")
+            continue
+        for dtype in ["float32"] if throughput else dtypes:
             x = (rng.standard_normal(shape) * 3).astype(dtype)
             # small shapes are cheap: more repetitions steady their medians
             reps = repeat if x.nbytes >= (1 << 24) else max(repeat, 15)
             for func in funcs:
                 log(f"{case} {shape} {dtype} {func}")
-                subs = subjects_for(x, func, backends, devices)
+                subs = (
+                    dask_throughput_subjects(x, func)
+                    if throughput
+                    else subjects_for(x, func, backends, devices)
+                )
                 times = time_interleaved(subs, reps, min_s)
                 rows = [
                     Result(
@@ -439,9 +510,16 @@ def run_grid(
                 for s, r in zip(subs, rows, strict=True):
                     if s.backend == "numpy" and s.role in ("xpsoftmax", "scipy"):
                         r.peak_vs_output = peak_ratio(s.fn)
+                    if s.backend == "dask" and s.label.endswith(".persist()") and s.chunk_bytes:
+                        r.chunk_bytes = s.chunk_bytes
+                        r.extra_vs_chunk = dask_extra_chunks(s.fn, s.chunk_bytes)
                 results += rows
                 del subs
     return results
+
+
+def _dask_case_runs(backends: dict[str, str | None], devices: str) -> bool:
+    return devices in ("all", "cpu") and all(backends.get(b, "") is None for b in ("numpy", "dask"))
 
 
 def _ratios(rows: list[Result]) -> None:
@@ -514,10 +592,26 @@ def goals(results: list[Result]) -> list[dict[str, Any]]:
     add("jax eager softmax / jit(jax.nn.softmax) on (4, 8)", _get(r, "vs_anchor"), 2.0)
     r = _find(results, backend="jax", subject="xpsoftmax[auto] in jit", func="softmax", **large)
     add("jax softmax in jit / jit(jax.nn.softmax) (4096x4096 f32)", _get(r, "vs_anchor"), 1.10)
+    # Dask: throughput on the throughput case where it was timed (else on
+    # the large 2-D shape), working memory in chunks
+    persist = {"backend": "dask", "subject": "xpsoftmax[auto] .persist()", "dtype": "float32"}
     for func in FUNCS:
-        r = _find(results, backend="dask", subject="xpsoftmax[auto] .persist()", func=func, **large)
-        if r is not None and r.vs_anchor:
-            add(f"dask {func} throughput / numpy (4096x4096 f32)", 1 / r.vs_anchor, 0.8, le=False)
+        r = _find(results, func=func, case=DASK_CASE, **persist) or _find(
+            results, func=func, shape=LARGE, **persist
+        )
+        if r is None:
+            continue
+        where = "x".join(map(str, r.shape)) + " f32"
+        if r.chunk_bytes:
+            where += f", {r.chunk_bytes / 2**20:g} MiB chunks"
+        if r.vs_anchor:
+            add(f"dask {func} throughput / numpy ({where})", 1 / r.vs_anchor, 0.8, le=False)
+        add(
+            f"dask {func} working memory beyond the result ({where})",
+            r.extra_vs_chunk,
+            1.0,
+            unit="chunks",
+        )
     _gpu_goals(results, add)
     return out
 
@@ -583,6 +677,7 @@ HEADER = [
     "/anchor",
     "/copy",
     "peak/out",
+    "extra/chunk",
 ]
 
 
@@ -599,6 +694,7 @@ def table_rows(results: list[Result]) -> list[list[str]]:
             _fmt(r.vs_anchor),
             _fmt(r.vs_copy),
             _fmt(r.peak_vs_output),
+            _fmt(r.extra_vs_chunk),
         ]
         for r in results
     ]
