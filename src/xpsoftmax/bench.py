@@ -324,16 +324,7 @@ def dask_throughput_subjects(x: Any, func: str) -> list[Subject]:
 def dask_extra_chunks(fn: Callable[[], Any], chunk_bytes: int) -> float:
     """Peak bytes traced while a Dask ``.persist()`` runs, beyond the bytes of
     the result it keeps, in chunks: Dask's working memory."""
-    import tracemalloc
-
-    fn()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        out = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    out, peak = _traced_peak(fn)
     held = sum(getattr(v, "nbytes", 0) for v in dict(out.__dask_graph__()).values())
     return (peak - held) / chunk_bytes
 
@@ -443,11 +434,10 @@ def time_interleaved(subjects: list[Subject], repeat: int, min_s: float) -> list
     return times
 
 
-def peak_ratio(fn: Callable[[], Any]) -> float:
-    """Peak bytes traced while ``fn`` runs, over the size of what it returns."""
+def _traced_peak(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """What ``fn`` returns and the peak bytes traced while it runs (after a
+    warm-up call: pools and caches are not counted)."""
     import tracemalloc
-
-    import numpy as np
 
     fn()
     tracemalloc.start()
@@ -457,6 +447,14 @@ def peak_ratio(fn: Callable[[], Any]) -> float:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    return out, peak
+
+
+def peak_ratio(fn: Callable[[], Any]) -> float:
+    """Peak bytes traced while ``fn`` runs, over the size of what it returns."""
+    import numpy as np
+
+    out, peak = _traced_peak(fn)
     return peak / max(1, np.asarray(out).nbytes)
 
 
