@@ -321,3 +321,33 @@ def test_numpy_chunks_run_without_nested_threads(func, monkeypatch):
         got = getattr(xs, func)(d).compute()
     monkeypatch.undo()
     np.testing.assert_array_equal(got, getattr(xs, func)(x, impl="portable"))
+
+
+def test_conformance_slice_chunks_subject_takes_the_chunk_path(monkeypatch):
+    # the conformance suite's Dask subjects split every axis (tree reductions);
+    # its slice-chunks subject exists to send the catalogue through the
+    # per-chunk path instead: every non-empty case must reach _map_blocks
+    from xpsoftmax.backends.dask import DaskBackend
+    from xpsoftmax.conformance.cases import all_cases
+    from xpsoftmax.conformance.runner import run_case
+    from xpsoftmax.conformance.subjects import dask_slice_chunks_subject
+    from xpsoftmax.testing import targets
+
+    seen: list[int] = []
+    original = DaskBackend._map_blocks
+
+    def counted(self, call):
+        seen.append(1)
+        return original(self, call)
+
+    monkeypatch.setattr(DaskBackend, "_map_blocks", counted)
+    (target,) = (t for t in targets(["dask"], devices="cpu") if t.skip is None)
+    subject = dask_slice_chunks_subject(target)
+    cases = [c for c in all_cases(groups=["axes", "masks"]) if np.asarray(c.x).size > 0]
+    assert cases
+    with target.context():
+        for case in cases:
+            before = len(seen)
+            r = run_case(subject, case)
+            assert r.status == "pass", f"{case.id}: {r.status} {r.detail}"
+            assert len(seen) > before, f"{case.id} did not take the per-chunk path"
