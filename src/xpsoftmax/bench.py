@@ -6,7 +6,9 @@ plain copy of the input: the memory-bandwidth floor) are timed in turn within
 each repetition, so that a machine shared with other work slows them alike;
 the report gives medians and ratios to anchors measured in the same process.
 Peak allocation of the NumPy subjects is measured with :mod:`tracemalloc`
-(which sees NumPy's allocations), as a multiple of the output's size.
+(which sees NumPy's allocations), as a multiple of the output's size; Dask's
+working memory beyond the result it keeps, in chunks.  The default grid ends
+with the Dask throughput case (1 GiB float32, Dask against the NumPy path).
 
 Heavy libraries are imported inside functions: ``xpsoftmax --help`` stays fast.
 """
@@ -801,10 +803,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shapes",
         type=lambda s: [_shape(t) for t in s.split(",")],
-        help="comma-separated shapes such as 4x8,4096x4096 (default: the built-in grid)",
+        help="comma-separated shapes such as 4x8,4096x4096 (default: the built-in grid, "
+        "with the 1 GiB Dask throughput case)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a small grid (tiny, medium, 2048x2048)"
+        "--quick",
+        action="store_true",
+        help="a small grid (tiny, medium, 2048x2048; no Dask throughput case)",
     )
     parser.add_argument(
         "--dtypes", default="float32,float64", help="comma-separated (default: %(default)s)"
