@@ -28,6 +28,22 @@ SMEM_BYTES = 46 * 1024
 
 _FUNC_CODE = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
 
+
+@functools.cache
+def cupy_sees_a_device() -> bool:
+    """True where CuPy is installed and sees a CUDA device (asked once)."""
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return bool(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # CuPy built for another CUDA, or no driver
+        return False
+
+
 _COMMON = r"""
 #define FUNC {func}
 typedef {T} T;

@@ -155,18 +155,9 @@ class DaskBackend(Backend):
 
     def devices(self) -> list[Any]:
         """The devices: "cpu" (NumPy chunks), and "gpu" (CuPy chunks) where CuPy sees one."""
-        import importlib.util
+        from ._cuda_kernels import cupy_sees_a_device
 
-        devs: list[Any] = ["cpu"]
-        if importlib.util.find_spec("cupy") is not None:
-            try:
-                import cupy
-
-                if cupy.cuda.runtime.getDeviceCount() > 0:
-                    devs.append("gpu")
-            except Exception:  # CuPy installed without a CUDA driver or device
-                pass
-        return devs
+        return ["cpu", "gpu"] if cupy_sees_a_device() else ["cpu"]
 
     def from_numpy(self, a: Any, device: Any = None) -> Any:
         # several chunks along every axis, so reductions cross chunk borders

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from .. import _core
 from ._base import Backend, Call
-
-
-@functools.cache
-def _cupy_importable() -> bool:
-    import importlib.util
-
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    try:
-        import cupy
-
-        return bool(cupy.cuda.runtime.getDeviceCount())
-    except Exception:  # CuPy built for another CUDA, or no driver
-        return False
 
 
 class TorchOps(_core.Ops):
@@ -110,10 +95,10 @@ class TorchBackend(Backend):
             return "autograd needs the portable code's graph"
         if torch.compiler.is_compiling():
             return "inside torch.compile"
-        if not _cupy_importable():
-            return "CuPy is not installed"
         from . import _cuda_kernels
 
+        if not _cuda_kernels.cupy_sees_a_device():
+            return "CuPy is not installed"
         return _cuda_kernels.gap(
             call.func,
             tuple(x.shape),
