@@ -227,11 +227,16 @@ def _ufunc_bufsize(size: int) -> Iterator[None]:
         yield
 
 
+def _row_buffer(x: Any, axes: tuple[int, ...]) -> contextlib.AbstractContextManager[None]:
+    """The ufunc buffer of :func:`_row_bufsize` for this input, as a scope
+    (NumPy's own where that gives None)."""
+    size = _row_bufsize(x, axes)
+    return contextlib.nullcontext() if size is None else _ufunc_bufsize(size)
+
+
 # -- the thread pool ------------------------------------------------------------------
 _pool: Any = None
 _pool_lock = threading.Lock()
-
-
 _local = threading.local()
 
 
@@ -336,9 +341,7 @@ def run_blocked(call: Call, xp: Any, errstate: Any) -> Any:
     def work() -> None:
         ops = BlockOps(xp, block_shape, x.dtype)  # scratch reused across its blocks
         # NumPy's error state and buffer size are per thread
-        bufsize = _row_bufsize(x, axes)
-        scope = contextlib.nullcontext() if bufsize is None else _ufunc_bufsize(bufsize)
-        with errstate(), scope:
+        with errstate(), _row_buffer(x, axes):
             for start in take():
                 sl = index(start)
                 xb = x[sl]
@@ -389,10 +392,7 @@ class NumpyBackend(Backend):
     def run_portable(self, call: Call, xp: Any) -> Any:
         out = run_blocked(call, xp, self.errstate)
         if out is None:
-            bufsize = _row_bufsize(call.x, call.axes)
-            if bufsize is None:
-                return run_core(call, self.ops(xp))
-            with _ufunc_bufsize(bufsize):
+            with _row_buffer(call.x, call.axes):
                 return run_core(call, self.ops(xp))
         return out
 
