@@ -108,23 +108,18 @@ def _xps(func: str, impl: str) -> Call:
 _NO_BF16 = {"numpy", "dask", "strict", "cupy"}
 
 
-def reduced_axes(case: Case, ndim: int) -> tuple[int, ...]:
-    """The axes ``case`` reduces over, non-negative (the default axis is -1)."""
-    axis = -1 if case.axis == "default" else case.axis
-    if ndim == 0:
-        return ()
-    if axis is None:
-        return tuple(range(ndim))
-    return tuple(sorted({a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))}))
-
-
 def _xps_slice_chunks(func: str) -> Call:
     """``impl="auto"`` on the input rechunked so every reduced slice lies in
     one chunk (the other axes stay split): Dask's chunk-by-chunk path."""
+    from .._args import normalize_axes
+
     inner = _xps(func, "auto")
 
     def call(x: Any, case: Case, where: Any = None) -> Any:
-        axes = reduced_axes(case, x.ndim)
+        try:
+            axes = normalize_axes(-1 if case.axis == "default" else case.axis, x.ndim)
+        except ValueError:  # a bad axis: the call itself must say so
+            axes = ()
         return inner(x.rechunk({a: -1 for a in axes}) if axes else x, case, where)
 
     return call
