@@ -297,16 +297,10 @@ def dask_subjects(x: Any, func: str, gpu: bool = False, compute: bool = True) ->
     # adds Dask's gather of the chunks into one array, a serial copy of the
     # whole result that any Dask computation pays (shown, not a goal)
     name = "dask:gpu" if gpu else "dask"
-    subs = [
-        Subject(name, "xpsoftmax[auto] .persist()", "xpsoftmax", run("persist"), "auto", real_chunk)
+    return [
+        Subject(name, f"xpsoftmax[auto] .{m}()", "xpsoftmax", run(m), "auto", real_chunk)
+        for m in (("persist", "compute") if compute else ("persist",))
     ]
-    if compute:
-        subs.append(
-            Subject(
-                name, "xpsoftmax[auto] .compute()", "xpsoftmax", run("compute"), "auto", real_chunk
-            )
-        )
-    return subs
 
 
 def dask_throughput_subjects(x: Any, func: str) -> list[Subject]:
@@ -316,9 +310,8 @@ def dask_throughput_subjects(x: Any, func: str) -> list[Subject]:
     subject, and on the machine measured the next call then runs slowly for
     tens of milliseconds (Dask logsumexp 152-167 ms after a copy, 132-137 ms
     after the NumPy path): that would time the machine, not Dask."""
-    f = _xs(func)
     return [
-        Subject("numpy", "xpsoftmax[auto]", "xpsoftmax", lambda: f(x), "auto"),
+        *(s for s in numpy_subjects(x, func) if s.impl == "auto"),
         *dask_subjects(x, func, compute=False),
     ]
 
