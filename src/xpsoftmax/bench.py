@@ -558,7 +558,9 @@ def goals(results: list[Result]) -> list[dict[str, Any]]:
         if value is None:
             return
         holds = value <= limit if le else value >= limit
-        out.append({"goal": goal, "value": value, "limit": limit, "unit": unit, "holds": holds})
+        out.append(
+            {"goal": goal, "value": value, "limit": limit, "unit": unit, "le": le, "holds": holds}
+        )
 
     large = {"shape": LARGE, "dtype": "float32"}
     tiny = {"shape": TINY, "dtype": "float32"}
@@ -693,12 +695,11 @@ def goal_rows(gs: list[dict[str, Any]]) -> list[list[str]]:
     op = {True: "<=", False: ">="}
     rows = []
     for g in gs:
-        le = not any(w in g["goal"] for w in ("throughput", "bandwidth"))
         rows.append(
             [
                 g["goal"],
                 f"{g['value']:.2f} {g['unit']}",
-                f"{op[le]} {g['limit']:g} {g['unit']}",
+                f"{op[g['le']]} {g['limit']:g} {g['unit']}",
                 "yes" if g["holds"] else "NO",
             ]
         )
