@@ -12,10 +12,39 @@ A subject maps each function name to ``call(x, case, where=None) -> array``
 (a :class:`Call`) where ``x`` is already an array of its library;
 :meth:`Subject.gap` says why a case cannot be expressed with it at all (e.g.
 torch.softmax has no ``where=``).
+
+The registry
+------------
+:data:`REGISTRY` is the one list of subjects that both the conformance suite
+(:func:`all_subjects`) and ``xpsoftmax bench`` (:mod:`xpsoftmax.bench.subjects`)
+read.  Adding a framework's own functions (or a backend's) is one
+:class:`Entry`: a factory ``make(target) -> Subject`` whose ``funcs`` are
+:class:`Call` s, and the backend whose targets it runs on::
+
+    def _mlx_subject(target: Target) -> Subject:
+        import mlx.core as mx
+
+        def soft(fn: Any) -> Call:
+            def call(x: Any, case: Case, where: Any = None) -> Any:
+                return fn(x, **_axis_kw(case))
+
+            return call
+
+        return Subject(id=f"mlx.core@{target.id}", kind="native", target=target,
+                       funcs={"softmax": soft(mx.softmax), ...},
+                       lacks=frozenset({"where"}), library="mlx")
+
+    REGISTRY = (..., Entry("mlx", _mlx_subject, anchor=True))
+
+``anchor=True`` makes it the bench's anchor of that backend (the first such
+entry of a backend; its ratios are to it); the conformance suite runs every
+entry.  A Call receives the case, so it is cheap enough to time as it is
+(bench times xpsoftmax and the anchor through their Calls alike).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -325,6 +354,51 @@ def _seed_attr_subject(module: str, target: Target | None, reason_if_missing: st
     )  # fmt: skip
 
 
+# -- the registry (see the module docstring) --------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """One declaration of :data:`REGISTRY`: ``make(target)`` on every target of
+    ``backend`` ("*": every backend)."""
+
+    backend: str
+    make: Callable[[Target], Subject]
+    #: bench times it as its backend's anchor (the first such entry of a backend)
+    anchor: bool = False
+    #: made on skipped targets too, so the report says what did not run
+    on_skipped: bool = False
+
+
+def _impl(impl: str) -> Callable[[Target], Subject]:
+    return lambda target: xpsoftmax_subject(target, impl)
+
+
+#: every subject, in report order: xpsoftmax's impls, then each framework's own
+REGISTRY: tuple[Entry, ...] = (
+    Entry("*", _impl("portable"), on_skipped=True),
+    Entry("*", _impl("auto"), on_skipped=True),
+    Entry("dask", dask_slice_chunks_subject, on_skipped=True),
+    Entry("numpy", _scipy_subject, anchor=True),
+    Entry("torch", _torch_subject, anchor=True),
+    Entry("torch", _my_softmax_subject),
+    Entry("jax", _jax_subject, anchor=True),
+    Entry("cupy", _cupy_subject, anchor=True, on_skipped=True),
+)
+
+
+def registered(target: Target, anchor_only: bool = False) -> list[Subject]:
+    """The registry's subjects on ``target`` (skipped targets: those marked
+    ``on_skipped``); ``anchor_only``: its anchor alone (or nothing)."""
+    out = []
+    for e in REGISTRY:
+        if e.backend not in ("*", target.backend_name) or (anchor_only and not e.anchor):
+            continue
+        if target.skip is None or e.on_skipped:
+            out.append(e.make(target))
+            if anchor_only:
+                break
+    return out
+
+
 # -- everything -------------------------------------------------------------------------
 def all_subjects(
     backends: list[str] | None = None,
@@ -340,24 +414,9 @@ def all_subjects(
     out: list[Subject] = []
     first: dict[str, Target] = {}
     for t in targets(backends, devices):
-        out.append(xpsoftmax_subject(t, "portable"))
-        out.append(xpsoftmax_subject(t, "auto"))
-        if t.backend_name == "dask":
-            out.append(dask_slice_chunks_subject(t))
-        if t.skip is not None:
-            if t.backend_name == "cupy":
-                out.append(_cupy_subject(t))
-            continue
-        first.setdefault(t.backend_name, t)
-        if t.backend_name == "numpy":
-            out.append(_scipy_subject(t))
-        elif t.backend_name == "torch":
-            out.append(_torch_subject(t))
-            out.append(_my_softmax_subject(t))
-        elif t.backend_name == "jax":
-            out.append(_jax_subject(t))
-        elif t.backend_name == "cupy":
-            out.append(_cupy_subject(t))
+        out += registered(t)
+        if t.skip is None:
+            first.setdefault(t.backend_name, t)
     if backends is None or "numpy" in backends:
         out.append(_seed_attr_subject(
             "numpy", first.get("numpy"), "xpsoftmax.softmax on the NumPy array is the working version"))  # fmt: skip
