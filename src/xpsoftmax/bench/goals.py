@@ -1,0 +1,191 @@
+"""The speed and memory goals, judged on one run's results.
+
+Each goal records its direction where it is added (``le``: at most the
+limit; else at least).  A goal is listed only where its rows were measured,
+so a ``--quick`` or ``--shapes`` run judges what it timed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .cases import (
+    DASK_CASE,
+    FUNCS,
+    GPU_LARGE,
+    LARGE,
+    LARGE_3D,
+    SMALL,
+    TINY,
+)
+from .timing import Result
+
+_GPUS = ("torch:cuda", "jax:gpu", "cupy")
+_SHORT = {"float32": "f32", "float64": "f64"}
+
+
+def _is(r: Result, **kw: Any) -> bool:
+    return all(getattr(r, k) == v for k, v in kw.items())
+
+
+def _find(results: list[Result], **kw: Any) -> Result | None:
+    return next((r for r in results if _is(r, **kw)), None)
+
+
+def _get(r: Result | None, attr: str) -> float | None:
+    return None if r is None else getattr(r, attr)
+
+
+def _where(r: Result) -> str:
+    return "x".join(map(str, r.shape)) + " " + _SHORT.get(r.dtype, r.dtype)
+
+
+def goals(results: list[Result]) -> list[dict[str, Any]]:
+    """The issues' goals, each with the measured value and whether it holds
+    (only those whose rows were measured)."""
+    out: list[dict[str, Any]] = []
+
+    def add(goal: str, value: float | None, limit: float, le: bool = True, unit: str = "x") -> None:
+        if value is None:
+            return
+        holds = value <= limit if le else value >= limit
+        out.append(
+            {"goal": goal, "value": value, "limit": limit, "unit": unit, "le": le, "holds": holds}
+        )
+
+    _numpy_goals(results, add)
+    for backend in ("torch", "torch:cuda"):
+        _torch_goals(results, add, backend)
+    _jax_goals(results, add)
+    _dask_goals(results, add)
+    _gpu_goals(results, add)
+    return out
+
+
+def _numpy_goals(results: list[Result], add: Callable[..., None]) -> None:
+    auto = {"backend": "numpy", "subject": "xpsoftmax[auto]", "mode": "call"}
+    large = {"shape": LARGE, "dtype": "float32", "axis": -1}
+    for func in FUNCS:
+        r = _find(results, func=func, **auto, **large)
+        if r is not None:
+            add(f"numpy {func} / scipy (4096x4096 f32)", r.vs_anchor, 0.50)
+            add(f"numpy {func} / copy (4096x4096 f32)", r.vs_copy, 3.0)
+            if func != "logsumexp":
+                add(f"numpy {func} peak alloc / output", r.peak_vs_output, 1.10)
+    # layout independence: off the last axis against the last axis of the same
+    # array, and against scipy on the same layout
+    for r in results:
+        if not (_is(r, **auto) and r.axis != -1 and r.shape in (LARGE, LARGE_3D)):
+            continue
+        last = _find(results, func=r.func, shape=r.shape, dtype=r.dtype, axis=-1, **auto)
+        where = f"{_where(r)}, axis={r.axis}"
+        if last is not None:
+            add(f"numpy {r.func} {where} / axis=-1", r.median_s / last.median_s, 1.30)
+        add(f"numpy {r.func} {where} / scipy", r.vs_anchor, 0.50)
+    for shape, dtype in ((TINY, "float32"), (SMALL, "float64")):
+        for func in FUNCS:
+            r = _find(results, func=func, shape=shape, dtype=dtype, axis=-1, **auto)
+            if r is not None:
+                add(f"numpy {func} / scipy on ({_where(r)})", r.vs_anchor, 1.00)
+
+
+def _torch_goals(results: list[Result], add: Callable[..., None], backend: str) -> None:
+    auto = {"backend": backend, "subject": "xpsoftmax[auto]"}
+    for func in FUNCS:
+        for dtype in ("float32", "float64"):
+            for axis in (-1, 0):
+                at = {"func": func, "shape": LARGE, "dtype": dtype, "axis": axis, "mode": "call"}
+                r = _find(results, **at, **auto)
+                a = _find(results, **at, backend=backend, role="anchor")
+                if r is None:
+                    continue
+                where = f"{_where(r)}, axis={r.axis}"
+                add(f"{backend} {func} auto / torch.{func} ({where})", r.vs_anchor, 1.00)
+                if r.peak_bytes is not None and a is not None and a.peak_bytes is not None:
+                    add(f"{backend} {func} auto peak memory / torch's ({where})",
+                        r.peak_bytes / max(1, a.peak_bytes), 1.00)  # fmt: skip
+            r = _find(results, func=func, shape=TINY, dtype=dtype, mode="call", **auto)
+            a = _find(results, func=func, shape=TINY, dtype=dtype, mode="call",
+                      backend=backend, role="anchor")  # fmt: skip
+            if r is not None and a is not None:
+                add(f"{backend} {func} auto overhead on (4, 8) {_SHORT[dtype]}",
+                    (r.median_s - a.median_s) * 1e6, 2.0, unit="us")  # fmt: skip
+            r = _find(results, backend=backend, role="xpsoftmax", func=func, dtype=dtype,
+                      mode="grad")  # fmt: skip
+            if r is not None:
+                add(f"{backend} {func} fwd+bwd auto / torch ({_where(r)})", r.vs_anchor, 1.20)
+
+
+def _jax_goals(results: list[Result], add: Callable[..., None]) -> None:
+    large = {"backend": "jax", "shape": LARGE, "dtype": "float32", "axis": -1, "mode": "call"}
+    for func in FUNCS:
+        r = _find(results, subject="xpsoftmax[auto] in jit", func=func, **large)
+        add(f"jax {func} in jit / jit(jax.nn.{func}) (4096x4096 f32)", _get(r, "vs_anchor"), 1.10)
+        r = _find(results, subject="xpsoftmax[auto]", func=func, **large)
+        add(f"jax eager {func} / jit(jax.nn.{func}) (4096x4096 f32)", _get(r, "vs_anchor"), 1.15)
+        r = _find(results, backend="jax", subject="xpsoftmax[auto]", func=func, shape=TINY,
+                  dtype="float32", mode="call")  # fmt: skip
+        add(f"jax eager {func} / jit(jax.nn.{func}) on (4, 8)", _get(r, "vs_anchor"), 2.0)
+        r = _find(results, backend="jax", role="xpsoftmax", func=func, dtype="float32",
+                  mode="grad")  # fmt: skip
+        if r is not None:
+            add(f"jax jit(grad({func})) / jit(grad(jax.nn.{func})) ({_where(r)})",
+                r.vs_anchor, 1.20)  # fmt: skip
+
+
+def _dask_goals(results: list[Result], add: Callable[..., None]) -> None:
+    # throughput on the throughput case where it was timed (else on the large
+    # 2-D shape), working memory in chunks
+    persist = {"backend": "dask", "subject": "xpsoftmax[auto] .persist()", "dtype": "float32"}
+    for func in FUNCS:
+        r = _find(results, func=func, case=DASK_CASE, **persist) or _find(
+            results, func=func, shape=LARGE, **persist
+        )
+        if r is None:
+            continue
+        where = "x".join(map(str, r.shape)) + " f32"
+        if r.chunk_bytes:
+            where += f", {r.chunk_bytes / 2**20:g} MiB chunks"
+        if r.vs_anchor:
+            add(f"dask {func} throughput / numpy ({where})", 1 / r.vs_anchor, 0.8, le=False)
+        add(
+            f"dask {func} working memory beyond the result ({where})",
+            r.extra_vs_chunk,
+            1.0,
+            unit="chunks",
+        )
+
+
+def _gpu_goals(results: list[Result], add: Callable[..., None]) -> None:
+    """The GPU lane's goals, on the largest of GPU_LARGE / LARGE that was timed."""
+    shape = next(
+        (
+            s
+            for s in (GPU_LARGE, LARGE)
+            if any(r.shape == s and r.backend in _GPUS for r in results)
+        ),
+        None,
+    )
+    if shape is None:
+        return
+    big = {"shape": shape, "dtype": "float32", "mode": "call", "axis": -1}
+    label = "x".join(map(str, shape)) + " f32"
+    for backend in ("torch:cuda", "jax:gpu"):
+        for func in FUNCS:
+            r = _find(results, backend=backend, subject="xpsoftmax[auto]", func=func, **big)
+            add(f"{backend} {func} auto / native ({label})", _get(r, "vs_anchor"), 1.05)
+    for backend in _GPUS:
+        # a copy reads and writes the array once, as an ideal softmax does:
+        # the time ratio is the fraction of the copy's bandwidth reached
+        r = _find(results, backend=backend, subject="xpsoftmax[auto]", func="softmax", **big)
+        vs_copy = _get(r, "vs_copy")
+        add(
+            f"{backend} softmax bandwidth / device copy ({label})",
+            vs_copy and 1 / vs_copy,
+            0.8,
+            le=False,
+        )
+    for func in FUNCS:
+        r = _find(results, backend="cupy", subject="xpsoftmax[auto]", func=func, **big)
+        add(f"cupy {func} auto / cupyx.scipy.special ({label})", _get(r, "vs_anchor"), 1.0)

@@ -1,0 +1,302 @@
+"""Timing and memory: interleaved repetitions, medians, ratios in one run.
+
+Every subject of one (case, dtype, function) runs once per repetition, in an
+order rotated from one repetition to the next, so a machine shared with other
+work slows them alike; a call shorter than ``min_s`` is looped (the loop count
+calibrated after a warm-up call).  Ratios are to the anchor and the copy timed
+in the same repetitions.
+
+Peak memory, on inputs of 16 MiB and more:
+
+* NumPy subjects: :mod:`tracemalloc` (which sees NumPy's allocations), as a
+  multiple of the output's size;
+* torch CPU subjects: torch's own allocator is invisible to tracemalloc, so the
+  call runs under ``torch.profiler`` with ``profile_memory=True``, which
+  records every allocation (with the op that made it) and every free of
+  torch's CPU allocator; the running sum of those in time order gives the
+  peak.  The profiler nets out what one op allocates and frees before it
+  returns (a kernel's own scratch), for torch's kernels and ours alike.
+  NumPy allocations made during the call (a route through NumPy on the
+  tensor's memory) are traced with tracemalloc at the same time and added:
+  the sum of the two peaks bounds the joint peak from above;
+* torch CUDA subjects: ``torch.cuda.max_memory_allocated`` (exact);
+* Dask's ``.persist()``: the traced peak beyond the result's chunks, in chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cases import BenchCase, from_shapes
+from .subjects import (
+    Subject,
+    bench_targets,
+    dask_subjects,
+    dask_throughput_subjects,
+    subjects_for,
+)
+
+#: inputs from this size on get the memory measurements (and fewer repetitions)
+LARGE_BYTES = 1 << 24
+
+
+@dataclass
+class Result:
+    backend: str
+    subject: str
+    role: str
+    impl: str | None
+    func: str
+    case: str
+    shape: tuple[int, ...]
+    dtype: str
+    median_s: float
+    times_s: list[float] = field(default_factory=list)
+    vs_anchor: float | None = None
+    anchor: str | None = None
+    vs_copy: float | None = None
+    peak_vs_output: float | None = None
+    #: Dask .persist(): peak bytes beyond the result kept, in chunks
+    extra_vs_chunk: float | None = None
+    chunk_bytes: int | None = None
+    #: the reduced axis (or axes) of the case; "call", "grad" or "dask"
+    axis: Any = -1
+    mode: str = "call"
+    #: torch: peak bytes allocated during the call (see the module docstring)
+    peak_bytes: int | None = None
+
+
+def _calibrate(fn: Callable[[], Any], min_s: float) -> int:
+    """Calls per measurement so that one measurement lasts about ``min_s``."""
+    fn()  # warm-up: compilation, caches, thread pool
+    once = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        once = min(once, time.perf_counter() - t0)
+    return max(1, min(100_000, math.ceil(min_s / max(once, 1e-9))))
+
+
+def time_interleaved(subjects: list[Subject], repeat: int, min_s: float) -> list[list[float]]:
+    """Seconds per call, per subject per repetition; subjects alternate within
+    each repetition, in a rotated order so none always runs first."""
+    loops = [_calibrate(s.fn, min_s) for s in subjects]
+    times: list[list[float]] = [[] for _ in subjects]
+    n = len(subjects)
+    for r in range(repeat):
+        for k in range(n):
+            i = (k + r) % n
+            fn, m = subjects[i].fn, loops[i]
+            t0 = time.perf_counter()
+            for _ in range(m):
+                fn()
+            times[i].append((time.perf_counter() - t0) / m)
+    return times
+
+
+def _traced_peak(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """What ``fn`` returns and the peak bytes traced while it runs (after a
+    warm-up call: pools and caches are not counted)."""
+    import tracemalloc
+
+    fn()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
+def peak_ratio(fn: Callable[[], Any]) -> float:
+    """Peak bytes traced while ``fn`` runs, over the size of what it returns."""
+    import numpy as np
+
+    out, peak = _traced_peak(fn)
+    return peak / max(1, np.asarray(out).nbytes)
+
+
+def torch_peak(fn: Callable[[], Any], cuda: bool = False) -> tuple[Any, int]:
+    """What ``fn`` returns and the peak bytes it allocates (see the module docstring)."""
+    import torch
+
+    fn()
+    if cuda:
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        out = fn()
+        torch.cuda.synchronize()
+        return out, torch.cuda.max_memory_allocated() - base
+    import tracemalloc
+
+    from torch.profiler import ProfilerActivity, profile
+
+    tracemalloc.start()
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            tracemalloc.reset_peak()
+            out = fn()
+            _, np_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # an op's allocations are its self memory at its start; frees outside any
+    # op are "[memory]" events with negative sizes
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    now = peak = 0
+    for e in events:
+        now += e.self_cpu_memory_usage
+        peak = max(peak, now)
+    return out, peak + np_peak
+
+
+def dask_extra_chunks(fn: Callable[[], Any], chunk_bytes: int) -> float:
+    """Peak bytes traced while a Dask ``.persist()`` runs, beyond the bytes of
+    the result it keeps, in chunks: Dask's working memory."""
+    out, peak = _traced_peak(fn)
+    held = sum(getattr(v, "nbytes", 0) for v in dict(out.__dask_graph__()).values())
+    return (peak - held) / chunk_bytes
+
+
+def available(names: list[str]) -> dict[str, str | None]:
+    """backend -> None if it runs here, else why not."""
+    from ..backends import by_name
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = by_name(name).available()
+        except ValueError as exc:
+            out[name] = str(exc)
+    return out
+
+
+def _dask_case_runs(backends: dict[str, str | None], devices: str) -> bool:
+    return devices in ("all", "cpu") and all(backends.get(b, "") is None for b in ("numpy", "dask"))
+
+
+def _dask_subjects(
+    case: BenchCase, x: Any, func: str, backends: dict[str, str | None], devices: str
+) -> list[Subject]:
+    """The Dask rows of a plain call case (row chunks: the last axis only)."""
+    if backends.get("dask", "") is not None or not case.runs_on("dask") or case.axis != -1:
+        return []
+    subs = []
+    if devices in ("all", "cpu"):
+        subs += dask_subjects(x, func)
+    if devices in ("all", "gpu") and backends.get("cupy", "") is None:
+        subs += dask_subjects(x, func, gpu=True)
+    return subs
+
+
+def run_grid(
+    grid: dict[str, tuple[int, ...]] | tuple[BenchCase, ...] | list[BenchCase],
+    dtypes: list[str],
+    funcs: list[str],
+    backends: dict[str, str | None],
+    repeat: int,
+    min_s: float,
+    log: Callable[[str], None],
+    devices: str = "all",
+) -> list[Result]:
+    """Time every case of ``grid`` (cases, or ``{name: shape}`` for calls over the last axis)."""
+    import numpy as np
+
+    results: list[Result] = []
+    rng = np.random.default_rng(0)
+    tgts = bench_targets(backends, devices)
+    for case in from_shapes(grid):
+        throughput = case.mode == "dask"
+        if throughput and not _dask_case_runs(backends, devices):
+            log(f"{case.name}: skipped (needs NumPy and Dask, and CPU subjects)")
+            continue
+        for dtype in [d for d in dtypes if case.dtypes is None or d in case.dtypes] or (
+            list(case.dtypes or ())[:1] if throughput else []
+        ):
+            x = (rng.standard_normal(case.shape) * 3).astype(dtype)
+            large = x.nbytes >= LARGE_BYTES
+            # small shapes are cheap: more repetitions steady their medians
+            reps = repeat if large else max(repeat, 15)
+            for func in funcs:
+                if throughput:
+                    subs = dask_throughput_subjects(x, func)
+                else:
+                    subs = subjects_for(case, x, func, tgts)
+                    if case.mode == "call":
+                        subs += _dask_subjects(case, x, func, backends, devices)
+                if not subs:
+                    continue
+                log(f"{case.name} {case.shape} {dtype} {func}")
+                times = time_interleaved(subs, reps, min_s)
+                rows = [
+                    Result(
+                        s.backend,
+                        s.label,
+                        s.role,
+                        s.impl,
+                        func,
+                        case.name,
+                        tuple(case.shape),
+                        dtype,
+                        statistics.median(t),
+                        t,
+                        axis=case.axis,
+                        mode=case.mode,
+                    )
+                    for s, t in zip(subs, times, strict=True)
+                ]
+                _ratios(rows)
+                for s, r in zip(subs, rows, strict=True):
+                    _memory(s, r, large, case)
+                results += rows
+                del subs
+    return results
+
+
+def _memory(s: Subject, r: Result, large: bool, case: BenchCase) -> None:
+    if s.backend == "numpy" and s.role in ("xpsoftmax", "scipy") and case.mode == "call":
+        r.peak_vs_output = peak_ratio(s.fn)
+    if s.backend == "dask" and s.label.endswith(".persist()") and s.chunk_bytes:
+        r.chunk_bytes = s.chunk_bytes
+        r.extra_vs_chunk = dask_extra_chunks(s.fn, s.chunk_bytes)
+    if (
+        s.backend.startswith("torch")
+        and large
+        and case.mode == "call"
+        and (s.impl == "auto" or s.role == "anchor")
+    ):
+        out, r.peak_bytes = torch_peak(s.fn, cuda=s.backend != "torch")
+        r.peak_vs_output = r.peak_bytes / max(1, out.element_size() * out.nelement())
+
+
+def _ratios(rows: list[Result]) -> None:
+    by_backend: dict[str, list[Result]] = {}
+    for r in rows:
+        by_backend.setdefault(r.backend, []).append(r)
+
+    def auto_of(name: str) -> Result | None:
+        return next((r for r in rows if r.backend == name and r.subject == "xpsoftmax[auto]"), None)
+
+    for backend, group in by_backend.items():
+        anchor = next((r for r in group if r.role in ("anchor", "scipy")), None)
+        copy = next((r for r in group if r.role == "copy"), None)
+        if backend.startswith("dask"):
+            # Dask's anchor: the path of its chunk type on the same data
+            anchor = auto_of("cupy" if backend == "dask:gpu" else "numpy")
+        for r in group:
+            if anchor is not None and r is not anchor:
+                r.vs_anchor = r.median_s / anchor.median_s
+                r.anchor = (
+                    f"{anchor.backend}:{anchor.subject}"
+                    if backend.startswith("dask")
+                    else anchor.subject
+                )
+            if copy is not None and r is not copy:
+                r.vs_copy = r.median_s / copy.median_s
