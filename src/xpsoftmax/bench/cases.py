@@ -76,7 +76,6 @@ GRID: tuple[BenchCase, ...] = (
 QUICK_GRID: tuple[BenchCase, ...] = (
     BenchCase("tiny", TINY),
     BenchCase("small", SMALL),
-    BenchCase("medium", (256, 1024)),
     BenchCase("large 2-D", (2048, 2048)),
     BenchCase(off_axis("large 2-D", 0), (2048, 2048), 0, backends=NP_TORCH),
     BenchCase("3-D", (16, 64, 256), backends=("numpy",)),

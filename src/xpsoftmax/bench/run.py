@@ -94,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
         if sys.argv[1:2] == ["bench"]
         else "xpsoftmax bench"
     )
+    t0 = time.perf_counter()
     results = run_grid(
         grid,
         dtypes,
@@ -101,10 +102,12 @@ def main(args: argparse.Namespace) -> int:
         backends,
         args.repeat,
         args.min_time,
-        lambda m: print(f"  timing {m}", file=sys.stderr, flush=True),
+        lambda m: print(f"  {time.perf_counter() - t0:6.1f} s  timing {m}", file=sys.stderr,
+                        flush=True),  # fmt: skip
         args.devices,
     )
     gs = goals(results)
+    wall = time.perf_counter() - t0
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "command": report_cmd.strip(),
@@ -117,6 +120,7 @@ def main(args: argparse.Namespace) -> int:
         print()
         print(text_table(["goal", "measured", "target", "holds"], goal_rows(gs)))
         print(f"goals: {held_line(gs)}")
+    print(f"timed in {wall / 60:.1f} min", file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
