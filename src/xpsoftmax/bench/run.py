@@ -102,8 +102,9 @@ def main(args: argparse.Namespace) -> int:
         backends,
         args.repeat,
         args.min_time,
-        lambda m: print(f"  {time.perf_counter() - t0:6.1f} s  timing {m}", file=sys.stderr,
-                        flush=True),  # fmt: skip
+        lambda m: print(
+            f"  {time.perf_counter() - t0:6.1f} s  timing {m}", file=sys.stderr, flush=True
+        ),
         args.devices,
     )
     gs = goals(results)
