@@ -122,3 +122,150 @@ def test_dask_throughput_case_skipped_without_dask() -> None:
     rows = bench.run_grid({bench.DASK_CASE: (8, 8)}, ["float32"], ["softmax"],
                           {"numpy": None, "dask": "not installed"}, 1, 0, logged.append)  # fmt: skip
     assert rows == [] and "skipped" in logged[0]
+
+
+def _rows(cases: tuple[bench.BenchCase, ...], funcs: list[str], backends: list[str],
+          dtypes: tuple[str, ...] = ("float32",)) -> list[bench.Result]:  # fmt: skip
+    return bench.run_grid(cases, list(dtypes), funcs, bench.available(backends), repeat=1,
+                          min_s=0, log=lambda m: None, devices="cpu")  # fmt: skip
+
+
+def test_bench_cases_off_the_last_axis_record_their_axis() -> None:
+    pytest.importorskip("torch")
+    cases = (
+        bench.BenchCase("c", (6, 5, 4)),
+        bench.BenchCase("c axis 0", (6, 5, 4), 0, backends=("numpy", "torch")),
+        bench.BenchCase("c axes (0, 1)", (6, 5, 4), (0, 1), backends=("numpy", "torch")),
+    )
+    rows = _rows(cases, ["softmax", "logsumexp"], ["numpy", "torch"])
+    got = {(r.case, r.backend, r.subject, r.func) for r in rows}
+    for case in ("c", "c axis 0", "c axes (0, 1)"):
+        assert (case, "numpy", "scipy.special.softmax", "softmax") in got
+        assert (case, "torch", "xpsoftmax[auto]", "softmax") in got
+        assert (case, "torch", "torch.logsumexp", "logsumexp") in got
+    # torch.softmax takes one dim: no anchor over a tuple of axes (the
+    # registry's gap), while torch.logsumexp takes a tuple
+    assert ("c axes (0, 1)", "torch", "torch.softmax", "softmax") not in got
+    assert {r.axis for r in rows if r.case == "c axes (0, 1)"} == {(0, 1)}
+    assert {r.axis for r in rows if r.case == "c axis 0"} == {0}
+    gs = {g["goal"] for g in bench.goals(rows)}
+    assert not any("axis=" in g for g in gs)  # goals are for the large shapes only
+
+
+def test_bench_forward_backward_case() -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    rows = _rows((bench.BenchCase("g", (8, 16), mode="grad", backends=("torch", "jax")),),
+                 ["log_softmax"], ["numpy", "torch", "jax"])  # fmt: skip
+    got = {(r.backend, r.subject, r.role) for r in rows}
+    assert got == {
+        ("torch", "xpsoftmax[auto] fwd+bwd", "xpsoftmax"),
+        ("torch", "torch.log_softmax fwd+bwd", "anchor"),
+        ("jax", "jit(grad(xpsoftmax[auto]))", "xpsoftmax"),
+        ("jax", "jit(grad(jax.nn.log_softmax))", "anchor"),
+    }
+    for r in rows:
+        assert r.mode == "grad" and r.median_s > 0
+        if r.role == "xpsoftmax":
+            assert r.vs_anchor is not None and r.vs_anchor > 0
+    names = {g["goal"] for g in bench.goals(rows)}
+    assert names == {
+        "torch log_softmax fwd+bwd auto / torch (8x16 f32)",
+        "jax jit(grad(log_softmax)) / jit(grad(jax.nn.log_softmax)) (8x16 f32)",
+    }
+
+
+def test_bench_forward_backward_subjects_compute_the_gradient() -> None:
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from xpsoftmax.bench.subjects import bench_targets, target_subjects
+
+    (t,) = (t for t in bench_targets(bench.available(["torch"]), "cpu"))
+    x = np.random.default_rng(1).standard_normal((3, 5))
+    subs = target_subjects(t, bench.BenchCase("g", (3, 5), mode="grad"), x, "logsumexp")
+    # d/dx sum(logsumexp(x, -1)) = softmax(x, -1), computed here independently
+    want = np.exp(x) / np.exp(x).sum(-1, keepdims=True)
+    for s in subs:
+        grad = s.fn()
+        assert isinstance(grad, torch.Tensor)
+        np.testing.assert_allclose(grad.numpy(), want, rtol=1e-12)
+
+
+def _row(backend: str, subject: str, role: str, func: str, shape: tuple[int, ...], dtype: str,
+         median_s: float, **kw: object) -> bench.Result:  # fmt: skip
+    impl = "auto" if role == "xpsoftmax" else None
+    return bench.Result(backend, subject, role, impl, func, "x", shape, dtype, median_s,
+                        [median_s], **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_bench_layout_small_and_torch_goals() -> None:
+    big3 = (64, 256, 1024)
+    rows = [
+        _row("numpy", "xpsoftmax[auto]", "xpsoftmax", "softmax", big3, "float64", 0.010),
+        _row("numpy", "xpsoftmax[auto]", "xpsoftmax", "softmax", big3, "float64", 0.014,
+             axis=(0, 1), vs_anchor=0.6),
+        _row("numpy", "xpsoftmax[auto]", "xpsoftmax", "logsumexp", (64, 100), "float64", 1e-5,
+             vs_anchor=0.9),
+        _row("torch", "xpsoftmax[auto]", "xpsoftmax", "log_softmax", (4, 8), "float32", 5.5e-6),
+        _row("torch", "torch.log_softmax", "anchor", "log_softmax", (4, 8), "float32", 3e-6),
+        _row("torch", "xpsoftmax[auto]", "xpsoftmax", "logsumexp", bench.LARGE, "float64", 0.02,
+             axis=0, vs_anchor=0.9, peak_bytes=3 << 20),
+        _row("torch", "torch.logsumexp", "anchor", "logsumexp", bench.LARGE, "float64", 0.022,
+             axis=0, peak_bytes=2 << 20),
+    ]  # fmt: skip
+    gs = {g["goal"]: (round(g["value"], 6), g["holds"]) for g in bench.goals(rows)}
+    assert gs == {
+        "numpy softmax 64x256x1024 f64, axis=(0, 1) / axis=-1": (1.4, False),
+        "numpy softmax 64x256x1024 f64, axis=(0, 1) / scipy": (0.6, False),
+        "numpy logsumexp / scipy on (64x100 f64)": (0.9, True),
+        "torch log_softmax auto overhead on (4, 8) f32": (2.5, False),
+        "torch logsumexp auto / torch.logsumexp (4096x4096 f64, axis=0)": (0.9, True),
+        "torch logsumexp auto peak memory / torch's (4096x4096 f64, axis=0)": (1.5, False),
+    }
+
+
+def test_torch_peak_counts_the_output_of_a_clone() -> None:
+    torch = pytest.importorskip("torch")
+    from xpsoftmax.bench.timing import torch_peak
+
+    t = torch.ones(512, 1024)
+    out, peak = torch_peak(t.clone)
+    # the clone's output is the only tensor allocated (4 bytes x 512 x 1024);
+    # tracemalloc adds the Python objects made meanwhile (a few KiB)
+    assert out.shape == t.shape and 0 <= peak - 4 * 512 * 1024 < 64 << 10
+
+
+def test_one_registry_entry_reaches_the_suite_and_the_bench(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A native declared once is run by the conformance suite and is the bench's anchor."""
+    import numpy as np
+
+    from xpsoftmax.bench.subjects import bench_targets, target_subjects
+    from xpsoftmax.conformance import subjects as reg
+
+    def _np_native(target: reg.Target) -> reg.Subject:
+        def soft(x: object, case: object, where: object = None) -> object:
+            e = np.exp(x)  # type: ignore[call-overload]
+            return e / e.sum(-1, keepdims=True)
+
+        return reg.Subject(f"mine@{target.id}", "native", target, {"softmax": soft})
+
+    entry = reg.Entry("numpy", _np_native, anchor=True)
+    monkeypatch.setattr(reg, "REGISTRY", (*reg.REGISTRY[:3], entry, *reg.REGISTRY[3:]))
+    assert "mine@numpy:cpu" in {s.id for s in reg.all_subjects(["numpy"])}
+    (t,) = bench_targets(bench.available(["numpy"]), "cpu")
+    x = np.zeros((2, 3))
+    labels = {s.label: s for s in target_subjects(t, bench.BenchCase("c", (2, 3)), x, "softmax")}
+    assert "mine.softmax" in labels and "scipy.special.softmax" not in labels
+    np.testing.assert_allclose(labels["mine.softmax"].fn(), np.full((2, 3), 1 / 3))
+
+
+def test_markdown_renders_a_report_without_axis_and_mode() -> None:
+    old = {"backend": "numpy", "subject": "xpsoftmax[auto]", "role": "xpsoftmax", "impl": "auto",
+           "func": "softmax", "case": "tiny", "shape": [4, 8], "dtype": "float32",
+           "median_s": 1e-5, "times_s": [1e-5]}  # fmt: skip
+    md = bench.markdown({"date": "2026-11-23", "command": "xpsoftmax bench", "machine": {"cores": 2},
+                         "goals": [], "results": [old]})  # fmt: skip
+    assert "| tiny | 4x8 | float32 | -1 | softmax | numpy | xpsoftmax[auto] | 10.0 us |" in md
