@@ -98,7 +98,7 @@ def time_interleaved(subjects: list[Subject], repeat: int, min_s: float) -> list
 
 def _measure(fn: Callable[[], Any], m: int, min_s: float) -> float:
     """Seconds per call over ``m`` calls, in 8 runs of calls with the clock read
-    between them only: a measurement stops after 10 ``min_s`` (a call that
+    between them only: a measurement stops after 5 ``min_s`` (a call that
     stalls, e.g. torch's small kernels waiting for a busy core, 2.5 us -> 5 ms
     here, must not make a 4000-call loop last 20 s)."""
     chunk = max(1, m // 8)
@@ -108,7 +108,7 @@ def _measure(fn: Callable[[], Any], m: int, min_s: float) -> float:
         for _ in range(chunk):
             fn()
         done += chunk
-        if time.perf_counter() - t0 > 10 * min_s:
+        if time.perf_counter() - t0 > 5 * min_s:
             break
     return (time.perf_counter() - t0) / done
 
