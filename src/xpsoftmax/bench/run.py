@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -131,10 +130,3 @@ def main(args: argparse.Namespace) -> int:
     if args.plot:
         plot(results, args.plot)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    ns = argparse.ArgumentParser()
-    add_arguments(ns)
-    sys.exit(main(ns.parse_args()))
