@@ -17,7 +17,8 @@ Peak memory, on inputs of 16 MiB and more:
   peak.  The profiler nets out what one op allocates and frees before it
   returns (a kernel's own scratch), for torch's kernels and ours alike.
   NumPy allocations made during the call (a route through NumPy on the
-  tensor's memory) are traced with tracemalloc at the same time and added:
+  tensor's memory) are traced with tracemalloc at the same time and added
+  where they reach 1 MiB (below that they are the Python objects of the call):
   the sum of the two peaks bounds the joint peak from above;
 * torch CUDA subjects: ``torch.cuda.max_memory_allocated`` (exact);
 * Dask's ``.persist()``: the traced peak beyond the result's chunks, in chunks.
@@ -42,6 +43,8 @@ from .subjects import (
     subjects_for,
 )
 
+#: traced NumPy allocations below this are Python objects, not a NumPy route's buffers
+NUMPY_BUFFERS = 1 << 20
 #: inputs from this size on get the memory measurements (and fewer repetitions)
 LARGE_BYTES = 1 << 24
 
@@ -181,7 +184,9 @@ def torch_peak(fn: Callable[[], Any], cuda: bool = False) -> tuple[Any, int]:
     for e in events:
         now += e.self_cpu_memory_usage
         peak = max(peak, now)
-    return out, peak + np_peak
+    # NumPy buffers only: the few KiB of Python objects any call makes are
+    # left out, as torch's kernels' own scratch is by the profiler
+    return out, peak + (np_peak if np_peak >= NUMPY_BUFFERS else 0)
 
 
 def dask_extra_chunks(fn: Callable[[], Any], chunk_bytes: int) -> float:
