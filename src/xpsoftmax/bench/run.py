@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a small grid (tiny, small, medium, 2048x2048 over both axes, a small 3-D over a "
+        help="a small grid (tiny, small, 2048x2048 over both axes, a small 3-D over a "
         "tuple of axes, fwd+bwd on 256x1024; no Dask throughput case)",
     )
     parser.add_argument(
