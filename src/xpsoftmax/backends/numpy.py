@@ -586,7 +586,8 @@ class _SmallNamespace:
 
         self.where, self.isfinite, self.exp = np.where, np.isfinite, np.exp
         self.log1p, self.logical_not = np.log1p, np.logical_not
-        self._max, self._sum = np.maximum.reduce, np.add.reduce
+        self._max: Any = np.maximum.reduce
+        self._sum: Any = np.add.reduce
 
     def max(self, a: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
         return self._max(a, axis=axis, keepdims=keepdims)
