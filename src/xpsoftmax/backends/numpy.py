@@ -419,16 +419,22 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
     def scope() -> Any:
         return errstate()
 
-    # round 1: each block's maxima; their maximum is the slice's, exactly
-    part = np.empty((k1, -(-r // rows), k2), dtype=dtype)
+    # round 1: each thread's running maxima over its blocks (one (K1, 1, K2)
+    # array per thread, not one per block); their maximum is the slice's,
+    # exactly, in any order
+    parts: list[Any] = []
 
     def max_unit(u: tuple[int, int, int], ops: BlockOps) -> None:
         a, s, e = u
-        np.maximum.reduce(x3[a, s:e], axis=0, out=part[a, s // rows])
+        part = getattr(ops, "part", None)
+        if part is None:
+            part = ops.part = np.full((k1, 1, k2), -np.inf, dtype=dtype)  # type: ignore[attr-defined]
+            parts.append(part)
+        np.maximum(part[a], np.maximum.reduce(x3[a, s:e], axis=0, keepdims=True), out=part[a])
 
     _share(units, max_unit, new_ops, scope)
     with errstate():
-        mx, shift = _core._shift(part, (1,), plain)
+        mx, shift = _core._shift(np.concatenate(parts, axis=1), (1,), plain)
 
     # round 2: exp and the sums, carried in block order
     out3 = np.empty((k1, 1, k2) if func == "logsumexp" else x3.shape, dtype=dtype)
