@@ -514,3 +514,53 @@ def test_full_size_rows_match_core() -> None:
     for func, f in FUNCS.items():
         np.testing.assert_array_equal(f(x, axis=0), _plain(func, x, 0, None, False), strict=True)
         np.testing.assert_array_equal(f(y, axis=1), _plain(func, y, 1, None, False), strict=True)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_accuracy_sets_on_every_layout(
+    monkeypatch: pytest.MonkeyPatch, func: str, dtype: str
+) -> None:
+    """The conformance suite's accuracy sets (over the last axis of C-ordered
+    arrays) rearranged so that the same slices lie along axis 0, along a middle
+    axis and along the last axis of a Fortran-ordered array, held to the
+    suite's own bound on the blocked path (16 KiB blocks, three threads)."""
+    from xpsoftmax.conformance import cases
+
+    monkeypatch.setattr(npb, "BLOCK_BYTES", 16384)
+    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 32768)
+    monkeypatch.setattr(npb, "n_threads", lambda: 3)
+    seen: list[int] = []
+    real = npb._run_rows
+
+    def spy(call: Call, x3: object, xp: object, errstate: object) -> object:
+        seen.append(1)
+        return real(call, x3, xp, errstate)
+
+    monkeypatch.setattr(npb, "_run_rows", spy)
+    f = FUNCS[func]
+    for spec in cases.accuracy_sets():
+        case = cases.accuracy_case(spec["name"], dtype, func)
+        x = case.x.astype(dtype)  # (slices, n): exactly representable in dtype
+        ref, k = case.expected, case.k
+        s, n = x.shape
+        h = s // 2
+        # (inputs, axis, how a result maps back to the reference's (slices, n) layout)
+        layouts = [
+            (np.ascontiguousarray(x.T), 0, lambda y: y.T),
+            (np.asfortranarray(x), -1, lambda y: y),
+            (
+                np.ascontiguousarray(x.reshape(2, h, n).transpose(0, 2, 1)),
+                1,
+                lambda y, shape=ref.shape: (
+                    y if func == "logsumexp" else y.transpose(0, 2, 1)
+                ).reshape(shape),
+            ),
+        ]
+        for xi, axis, back in layouts:
+            seen.clear()
+            got = np.asarray(back(f(xi, axis=axis)), dtype=np.float64)
+            assert seen, (spec["name"], axis)  # the row rounds served it
+            err = cases.ulps(got, ref, dtype)
+            tol = cases.tolerance(k, dtype)
+            assert (err <= tol).all(), (spec["name"], axis, float((err - tol).max()))

@@ -165,7 +165,7 @@ def log_norm(t: Array, count: Array, mx: Array, ops: Ops) -> Array:
     t = t + (count - 1.0)
     # A slice of only -inf (or fully masked) has no mass: log-sum is -inf.
     # The inner where keeps log1p away from -1 so the gradient stays finite.
-    has_mass = xp.logical_not(mx == -math.inf)
+    has_mass = mx != -math.inf
     t = xp.where(has_mass, t, ops.scalar(0.0, t))
     return xp.where(has_mass, xp.log1p(t), ops.scalar(-math.inf, t))
 
