@@ -660,16 +660,19 @@ class NumpyBackend(Backend):
 
         if t is not np.ndarray:
             return None
-        ok = (np.dtype(np.float32), np.dtype(np.float64))
+        # NumPy's builtin float32/float64 descriptors are singletons: an identity
+        # test is the cheapest check (another descriptor, byte-swapped say,
+        # takes the general route)
+        f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
         ops = _SmallOps(_SmallNamespace())
         errstate = self.errstate
         funcs = {"softmax": _core.softmax, "log_softmax": _core.log_softmax}
         logsumexp = _core.logsumexp
 
         def fast(func: str, x: Any, axis: int) -> Any:
-            nd = x.ndim
+            dt, nd = x.dtype, x.ndim
             if (
-                x.dtype not in ok
+                (dt is not f32 and dt is not f64)
                 or nd == 0
                 or not -nd <= axis < nd
                 or x.size == 0
@@ -677,11 +680,16 @@ class NumpyBackend(Backend):
             ):
                 return NotImplemented
             axes = (axis % nd,)
-            rows = contextlib.nullcontext() if x.size < MIN_ROW_BUFSIZE else _row_buffer(x, axes)
-            with errstate(), rows:
-                if func == "logsumexp":
-                    return np.asarray(logsumexp(x, axes, None, False, ops))
-                return funcs[func](x, axes, None, ops)
+            if x.size >= MIN_ROW_BUFSIZE:
+                with errstate(), _row_buffer(x, axes):
+                    return _small(func, x, axes)
+            with errstate():
+                return _small(func, x, axes)
+
+        def _small(func: str, x: Any, axes: tuple[int, ...]) -> Any:
+            if func == "logsumexp":
+                return np.asarray(logsumexp(x, axes, None, False, ops))
+            return funcs[func](x, axes, None, ops)
 
         return fast
 
