@@ -339,15 +339,23 @@ def test_fast_path_rejects_like_general_route(lib: str) -> None:
 
 @pytest.mark.parametrize("func", sorted(FUNCS))
 @pytest.mark.parametrize(
-    ("shape", "dtype"), [((4, 8), np.float32), ((64, 100), np.float64), ((3, 5, 1100), np.float32)]
+    ("shape", "dtype"),
+    [
+        ((4, 8), np.float32),
+        ((6, 8), np.float64),  # special rows, below MIN_SCAN_SIZE
+        ((64, 100), np.float64),
+        ((3, 5, 1100), np.float32),
+    ],
 )
-def test_numpy_fast_path_bits(func: str, shape: tuple[int, ...], dtype: type) -> None:
-    """The NumPy fast path (ufunc reductions, cached 0-d scalars) gives the
-    general route's bits, special slices included, for every int axis; the
-    input is left as it was."""
+@pytest.mark.parametrize("ties", [False, True])
+def test_numpy_fast_path_bits(func: str, shape: tuple[int, ...], dtype: type, ties: bool) -> None:
+    """The NumPy fast path (ufunc reductions, cached 0-d scalars, the core's own
+    count of the maxima on tiny arrays) gives the general route's bits, special
+    slices, tied maxima and entries whose exp rounds to 1 included, for every
+    int axis; the input is left as it was."""
     from xpsoftmax import _api
 
-    x = _data(shape, dtype, seed=11)
+    x = _ties_and_near_max(shape, dtype) if ties else _data(shape, dtype, seed=11)
     before = x.copy()
     fast = _api._fast_path(x)
     for axis in range(-x.ndim, x.ndim):

@@ -609,6 +609,14 @@ class _SmallNamespace:
 
 
 class _SmallOps(NumpyOps):
+    def sum_except_max(self, e: Any, xm: Any, mx: Any, axes: tuple[int, ...]) -> Any:
+        if e.size >= MIN_SCAN_SIZE:
+            return super().sum_except_max(e, xm, mx, axes)
+        # The core's own e - is_max and float count: on a tiny array NumpyOps'
+        # masked subtraction and cast count cost more than they save (the same
+        # values: see NumpyOps.sum_except_max; counts below 2 MiB are exact)
+        return _core.Ops.sum_except_max(self, e, xm, mx, axes)
+
     def __init__(self, xp: Any) -> None:
         super().__init__(xp)
         self._scalars: dict[tuple[float, Any], Any] = {}
