@@ -9,6 +9,8 @@ the thread count is raised so that the pool is used even on one core.
 
 from __future__ import annotations
 
+import math
+
 import array_api_compat.numpy as anp
 import numpy as np
 import pytest
@@ -286,13 +288,16 @@ def test_row_bufsize_blocked_and_unblocked(
     assert blocked and all(blocked)
     blocked.clear()
     monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", x.nbytes + 1)  # unblocked, in this thread
+    # a tuple axis takes the general route, an int one the fast path
+    np.testing.assert_array_equal(FUNCS[func](x, axis=(x.ndim - 1,)), want, strict=True)
+    assert blocked == [False]
     np.testing.assert_array_equal(FUNCS[func](x), want, strict=True)
     assert blocked == [False]
     assert np.getbufsize() == before
 
 
 # -- the per-type fast path for the common call (torch, JAX) --------------------------
-@pytest.mark.parametrize("lib", ["torch", "jax"])
+@pytest.mark.parametrize("lib", ["torch", "jax", "numpy"])
 @pytest.mark.parametrize("func", sorted(FUNCS))
 def test_fast_path_equals_general_route(lib: str, func: str) -> None:
     """An int axis takes the fast path, the same axis as a tuple the general one."""
@@ -305,14 +310,14 @@ def test_fast_path_equals_general_route(lib: str, func: str) -> None:
     fast = _api._fast_path(x)
     served = fast(func, x, -1) is not NotImplemented
     # torch's fast path serves only what "auto" sends to torch.softmax
-    assert served == (lib == "jax" or func == "softmax")
+    assert served == (lib != "torch" or func == "softmax")
     for axis in (0, 1, -1):
         got = backend.to_numpy(FUNCS[func](x, axis=axis))
         want = backend.to_numpy(FUNCS[func](x, axis=(axis,)))
         np.testing.assert_array_equal(got, want, strict=True)
 
 
-@pytest.mark.parametrize("lib", ["torch", "jax"])
+@pytest.mark.parametrize("lib", ["torch", "jax", "numpy"])
 def test_fast_path_rejects_like_general_route(lib: str) -> None:
     from xpsoftmax.backends import by_name
 
@@ -330,3 +335,240 @@ def test_fast_path_rejects_like_general_route(lib: str) -> None:
     )
     h = xs.softmax(backend.from_numpy(np.zeros((2, 4), np.float16)))
     np.testing.assert_array_equal(backend.to_numpy(h), np.full((2, 4), 0.25, np.float16))
+
+
+@pytest.mark.parametrize("func", sorted(FUNCS))
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((4, 8), np.float32),
+        ((6, 8), np.float64),  # special rows, below MIN_SCAN_SIZE
+        ((64, 100), np.float64),
+        ((3, 5, 1100), np.float32),
+    ],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_numpy_fast_path_bits(func: str, shape: tuple[int, ...], dtype: type, ties: bool) -> None:
+    """The NumPy fast path (ufunc reductions, cached 0-d scalars, the core's own
+    count of the maxima on tiny arrays) gives the general route's bits, special
+    slices, tied maxima and entries whose exp rounds to 1 included, for every
+    int axis; the input is left as it was."""
+    from xpsoftmax import _api
+
+    x = _ties_and_near_max(shape, dtype) if ties else _data(shape, dtype, seed=11)
+    before = x.copy()
+    fast = _api._fast_path(x)
+    for axis in range(-x.ndim, x.ndim):
+        got = fast(func, x, axis)
+        assert got is not NotImplemented
+        want = FUNCS[func](x, axis=(axis,))  # a tuple axis: the general route
+        np.testing.assert_array_equal(got, want, strict=True)
+        assert type(got) is np.ndarray
+    np.testing.assert_array_equal(x, before, strict=True)
+
+
+def test_numpy_fast_path_serves_only_plain_small_arrays() -> None:
+    from xpsoftmax import _api
+
+    fast = _api._fast_path(np.ones(3))
+    for x in (
+        np.ones((0, 3)),  # empty
+        np.float64(2.0) * np.ones(()),  # 0-d
+        np.ones((2, 3), np.float16),  # computed in float32 by the general route
+        np.ones((2, 3), np.int64),
+        np.ones((2, 3), ">f8"),  # not in native byte order
+        np.ones(npb.MIN_BLOCKED_BYTES // 4, np.float32),  # blocked, threaded
+    ):
+        assert fast("softmax", x, -1) is NotImplemented, x.dtype
+    assert fast("softmax", np.ones((2, 3)), 2) is NotImplemented  # the general error
+    assert _api._fast_path(np.ma.masked_array([1.0, 2.0])) is None  # subclasses: general route
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        xs.logsumexp(np.ones((2, 3)), axis=2)
+
+
+# -- reductions over leading and middle axes: the row-block rounds -----------------------
+@pytest.fixture
+def rows(blocked: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The blocked fixture, counting the calls that take the row-block rounds."""
+    seen: list[int] = []
+    real = npb._run_rows
+
+    def spy(call: Call, x3: object, xp: object, errstate: object) -> object:
+        seen.append(1)
+        return real(call, x3, xp, errstate)
+
+    monkeypatch.setattr(npb, "_run_rows", spy)
+    return seen
+
+
+def _special_columns(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
+    """_data's special slices (NaN, +inf, all -inf, ...) along axis 0 too."""
+    x = _data(shape, dtype, seed)
+    cols = _data((shape[-1], math.prod(shape[:-1])), dtype, seed + 1).T
+    return np.ascontiguousarray(np.where(np.arange(shape[-1]) % 2, x, cols.reshape(shape)))
+
+
+# (shape, axis): axis 0 of a matrix, a middle axis, a leading run, two columns, a middle run
+LEAD_LAYOUTS = [
+    ((300, 70), 0),
+    ((6, 200, 37), 1),
+    ((5, 6, 700), (0, 1)),
+    ((700, 2), 0),
+    ((3, 4, 50, 9), (1, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "axis"), LEAD_LAYOUTS)
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_rows_equal_plain_core(
+    rows: list[int], func: str, shape: tuple[int, ...], axis: object, dtype: type
+) -> None:
+    """Blocks of rows, sums carried across blocks in order: each slice is summed
+    row after row as NumPy sums the whole array, so the bits are the plain
+    core's (unblocked), special slices included; the input is left as it was."""
+    x = _special_columns(shape, dtype, seed=12)
+    before = x.copy()
+    got = FUNCS[func](x, axis=axis, impl="portable")
+    assert rows, "the row-block rounds were not taken"
+    np.testing.assert_array_equal(got, _plain(func, x, axis, None, False), strict=True)
+    np.testing.assert_array_equal(x, before, strict=True)
+    if func == "logsumexp":
+        kept = FUNCS[func](x, axis=axis, keepdims=True)
+        np.testing.assert_array_equal(kept, _plain(func, x, axis, None, True), strict=True)
+
+
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_whole_slices_split_along_the_leading_kept_axis(
+    blocked: list[int], rows: list[int], monkeypatch: pytest.MonkeyPatch, func: str
+) -> None:
+    """Slices that fit in a block run the core on contiguous blocks of whole
+    slices (the leading kept axis split), not the row rounds: same bits."""
+    monkeypatch.setattr(npb, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 8192)
+    x = _special_columns((40, 8, 16), np.float32, seed=13)
+    got = FUNCS[func](x, axis=1)
+    assert blocked and all(blocked) and not rows
+    np.testing.assert_array_equal(got, _plain(func, x, 1, None, False), strict=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_rows_against_mpmath(rows: list[int], func: str, dtype: str) -> None:
+    """The conformance bound (ulps x condition number) on the row rounds, with
+    dominant, overflow-prone and tied columns along axis 0."""
+    from xpsoftmax.testing import assert_close
+
+    from reference import REFERENCES, cond
+
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((90, 12)) * 5
+    x[:, 1] = -30.0
+    x[7, 1] = 0.0  # one dominant entry
+    x[:, 2] += 1000.0  # overflow-prone
+    x[[3, 50], 3] = 20.0  # tied maxima in different blocks
+    x = x.astype(dtype)
+    out = FUNCS[func](x, axis=0)
+    assert rows
+    ref = REFERENCES[func](x, 0)
+    assert_close(out, ref, ulps=2, cond=cond(func, x, 0), dtype=dtype)
+
+
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_fortran_blocked_equals_unblocked(monkeypatch: pytest.MonkeyPatch, func: str) -> None:
+    """Issue 14 item 10: a Fortran-ordered input gives the same bits on the
+    blocked path (its C-ordered transpose, row rounds) as unblocked, and its
+    output keeps the input's order as the unblocked path's does."""
+    x = np.asfortranarray(_data((600, 1000), np.float64, seed=15))
+    assert x.nbytes >= npb.MIN_BLOCKED_BYTES
+    for axis in (-1, 0):
+        got = FUNCS[func](x, axis=axis)
+        monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", x.nbytes + 1)
+        alone = FUNCS[func](x, axis=axis)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(got, alone, strict=True)
+        np.testing.assert_array_equal(got, _plain(func, x, axis, None, False), strict=True)
+        if func != "logsumexp":
+            assert got.flags.f_contiguous
+
+
+def test_error_in_a_row_block_propagates(rows: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block that fails while later blocks wait for its sums: the error
+    reaches the caller, nobody hangs, and the next call works."""
+    real = npb.BlockOps.bools
+    calls: list[int] = []
+
+    def flaky(self: npb.BlockOps, shape: tuple[int, ...]) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise FloatingPointError("block 3")
+        return real(self, shape)
+
+    monkeypatch.setattr(npb.BlockOps, "bools", flaky)
+    x = _special_columns((300, 70), np.float64, seed=16)
+    with pytest.raises(FloatingPointError, match="block 3"):
+        xs.log_softmax(x, axis=0)
+    monkeypatch.setattr(npb.BlockOps, "bools", real)
+    np.testing.assert_array_equal(
+        xs.log_softmax(x, axis=0), _plain("log_softmax", x, 0, None, False), strict=True
+    )
+
+
+def test_full_size_rows_match_core() -> None:
+    """Axis 0 and a middle axis above the real threshold, default blocks and threads."""
+    x = _data((1500, 600), np.float32, seed=17)
+    y = _data((4, 700, 300), np.float64, seed=18)
+    assert y[0].nbytes > npb.BLOCK_BYTES  # each slice spans several row blocks
+    for func, f in FUNCS.items():
+        np.testing.assert_array_equal(f(x, axis=0), _plain(func, x, 0, None, False), strict=True)
+        np.testing.assert_array_equal(f(y, axis=1), _plain(func, y, 1, None, False), strict=True)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_accuracy_sets_on_every_layout(
+    monkeypatch: pytest.MonkeyPatch, func: str, dtype: str
+) -> None:
+    """The conformance suite's accuracy sets (over the last axis of C-ordered
+    arrays) rearranged so that the same slices lie along axis 0, along a middle
+    axis and along the last axis of a Fortran-ordered array, held to the
+    suite's own bound on the blocked path (16 KiB blocks, three threads)."""
+    from xpsoftmax.conformance import cases
+
+    monkeypatch.setattr(npb, "BLOCK_BYTES", 16384)
+    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 32768)
+    monkeypatch.setattr(npb, "n_threads", lambda: 3)
+    seen: list[int] = []
+    real = npb._run_rows
+
+    def spy(call: Call, x3: object, xp: object, errstate: object) -> object:
+        seen.append(1)
+        return real(call, x3, xp, errstate)
+
+    monkeypatch.setattr(npb, "_run_rows", spy)
+    f = FUNCS[func]
+    for spec in cases.accuracy_sets():
+        case = cases.accuracy_case(spec["name"], dtype, func)
+        x = case.x.astype(dtype)  # (slices, n): exactly representable in dtype
+        ref, k = case.expected, case.k
+        s, n = x.shape
+        h = s // 2
+        # (inputs, axis, how a result maps back to the reference's (slices, n) layout)
+        layouts = [
+            (np.ascontiguousarray(x.T), 0, lambda y: y.T),
+            (np.asfortranarray(x), -1, lambda y: y),
+            (
+                np.ascontiguousarray(x.reshape(2, h, n).transpose(0, 2, 1)),
+                1,
+                lambda y, shape=ref.shape: (
+                    y if func == "logsumexp" else y.transpose(0, 2, 1)
+                ).reshape(shape),
+            ),
+        ]
+        for xi, axis, back in layouts:
+            seen.clear()
+            got = np.asarray(back(f(xi, axis=axis)), dtype=np.float64)
+            assert seen, (spec["name"], axis)  # the row rounds served it
+            err = cases.ulps(got, ref, dtype)
+            tol = cases.tolerance(k, dtype)
+            assert (err <= tol).all(), (spec["name"], axis, float((err - tol).max()))

@@ -134,9 +134,7 @@ def softmax(x: Array, axes: tuple[int, ...], mask: Array | None, ops: Ops) -> Ar
     xm = _masked_input(x, mask, ops)
     mx, shift = _shift(xm, axes, ops)
     e = ops.exp_(ops.sub(xm, shift))
-    total = xp.sum(e, axis=axes, keepdims=True)
-    # a slice holding +inf: IEEE propagation makes the whole slice NaN
-    total = xp.where(mx == math.inf, ops.scalar(math.nan, total), total)
+    total = softmax_total(xp.sum(e, axis=axes, keepdims=True), mx, ops)
     if mask is None:
         return ops.div_(e, total)
     # a fully masked slice has total 0: divide by 1 instead, so values are 0
@@ -146,6 +144,32 @@ def softmax(x: Array, axes: tuple[int, ...], mask: Array | None, ops: Ops) -> Ar
     return ops.fill_where_not_(ops.div_(e, total), mask, 0.0)
 
 
+def softmax_total(total: Array, mx: Array, ops: Ops) -> Array:
+    """The divisor of softmax from the plain sum of ``exp(x - shift)``."""
+    xp = ops.xp
+    # a slice holding +inf: IEEE propagation makes the whole slice NaN
+    return xp.where(mx == math.inf, ops.scalar(math.nan, total), total)
+
+
+def log_norm(t: Array, count: Array, mx: Array, ops: Ops) -> Array:
+    """log(sum(exp(x - shift))) in log1p form, from ``sum_except_max``'s pair.
+
+    Adapters that accumulate ``(t, count)`` over pieces of a slice (NumPy's
+    blocks along a reduced axis) finish here, so the formula stays this one.
+    """
+    xp = ops.xp
+    # e == 1 exactly at the maximal entries of a finite slice, so e - is_max is
+    # exactly the terms other than the maxima (the max's own term still carries
+    # its gradient, exp(x_k - shift) = 1, through e).  Adding (count - 1) puts
+    # the ties back: t = sum(exp(x - m)) - 1, computed without cancellation.
+    t = t + (count - 1.0)
+    # A slice of only -inf (or fully masked) has no mass: log-sum is -inf.
+    # The inner where keeps log1p away from -1 so the gradient stays finite.
+    has_mass = mx != -math.inf
+    t = xp.where(has_mass, t, ops.scalar(0.0, t))
+    return xp.where(has_mass, xp.log1p(t), ops.scalar(-math.inf, t))
+
+
 def _log_normalizer(
     x: Array, axes: tuple[int, ...], mask: Array | None, ops: Ops, keep_z: bool
 ) -> tuple[Array | None, Array, Array, Array]:
@@ -153,35 +177,28 @@ def _log_normalizer(
 
     The log-sum is in log1p form.
     """
-    xp = ops.xp
     xm = _masked_input(x, mask, ops)
     mx, shift = _shift(xm, axes, ops)
     z = ops.sub(xm, shift)
     e = ops.exp(z) if keep_z else ops.exp_(z)
-    # e == 1 exactly at the maximal entries of a finite slice, so e - is_max is
-    # exactly the terms other than the maxima (the max's own term still carries
-    # its gradient, exp(x_k - shift) = 1, through e).  Adding (count - 1) puts
-    # the ties back: t = sum(exp(x - m)) - 1, computed without cancellation.
     t, count = ops.sum_except_max(e, xm, mx, axes)
-    t = t + (count - 1.0)
-    # A slice of only -inf (or fully masked) has no mass: log-sum is -inf.
-    # The inner where keeps log1p away from -1 so the gradient stays finite.
-    has_mass = xp.logical_not(mx == -math.inf)
-    t = xp.where(has_mass, t, ops.scalar(0.0, t))
-    log_norm = xp.where(has_mass, xp.log1p(t), ops.scalar(-math.inf, t))
-    return (z if keep_z else None), mx, shift, log_norm
+    return (z if keep_z else None), mx, shift, log_norm(t, count, mx, ops)
 
 
 def log_softmax(x: Array, axes: tuple[int, ...], mask: Array | None, ops: Ops) -> Array:
     """log(softmax(x)) over ``axes``, with the log1p form of log-sum-exp."""
-    xp = ops.xp
-    z, mx, _, log_norm = _log_normalizer(x, axes, mask, ops, keep_z=True)
-    # IEEE propagation for a slice holding +inf (inf - inf), as for softmax
-    log_norm = xp.where(mx == math.inf, ops.scalar(math.nan, log_norm), log_norm)
-    out = ops.sub_(z, log_norm)
+    z, mx, _, norm = _log_normalizer(x, axes, mask, ops, keep_z=True)
+    out = ops.sub_(z, log_softmax_norm(norm, mx, ops))
     if mask is None:
         return out
     return ops.fill_where_not_(out, mask, -math.inf)
+
+
+def log_softmax_norm(norm: Array, mx: Array, ops: Ops) -> Array:
+    """What log_softmax subtracts from ``x - shift``, from :func:`log_norm`."""
+    xp = ops.xp
+    # IEEE propagation for a slice holding +inf (inf - inf), as for softmax
+    return xp.where(mx == math.inf, ops.scalar(math.nan, norm), norm)
 
 
 def logsumexp(
@@ -189,8 +206,8 @@ def logsumexp(
 ) -> Array:
     """log(sum(exp(x))) over ``axes``, with the log1p form."""
     xp = ops.xp
-    _, _, shift, log_norm = _log_normalizer(x, axes, mask, ops, keep_z=False)
-    out = shift + log_norm
+    _, _, shift, norm = _log_normalizer(x, axes, mask, ops, keep_z=False)
+    out = shift + norm
     if not keepdims:
         out = xp.squeeze(out, axis=axes)
     return out
