@@ -105,3 +105,53 @@ def test_detection_imports_no_framework():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ragged_where_names_where():
+    with pytest.raises(
+        ValueError, match=r"where=\[\[True\], \[True, False\]\] is not a rectangular"
+    ):
+        xs.softmax(X, where=[[True], [True, False]])
+
+
+@pytest.mark.parametrize("bad", [np.array([True, False]), "yes", 2, None])
+def test_keepdims_array_or_other_is_a_type_error(bad):
+    with pytest.raises(TypeError, match="keepdims must be a bool"):
+        xs.logsumexp(X, keepdims=bad)
+
+
+def test_keepdims_numpy_bool_accepted():
+    assert xs.logsumexp(X, keepdims=np.True_).shape == (2, 1)
+
+
+@pytest.mark.parametrize("axis", [(0, 0), (0, -1), [-1, -1]])
+def test_zero_d_repeated_axis(axis):
+    with pytest.raises(ValueError, match="repeated axis"):
+        xs.softmax(np.float64(1.0), axis=axis)
+
+
+@pytest.mark.parametrize("lib", ["torch", "array_api_strict"])
+def test_dtype_string_on_every_library(lib):
+    mod = pytest.importorskip(lib)
+    x = mod.asarray([1.0, 2.0, 3.0], dtype=mod.float64)
+    got = xs.softmax(x, dtype="float32")
+    assert got.dtype == mod.float32
+    np.testing.assert_allclose(np.asarray(got), [0.09003057, 0.24472847, 0.66524096], rtol=1e-6)
+    with pytest.raises(TypeError, match="real floating dtype"):
+        xs.softmax(x, dtype="int32")
+    with pytest.raises(TypeError, match="dtype='nonsense' is not a dtype of"):
+        xs.softmax(x, dtype="nonsense")
+
+
+def test_numpy_bool_where_for_torch():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([1.0, 2.0])
+    assert torch.equal(xs.softmax(t, where=np.bool_(True)), xs.softmax(t, where=True))
+    assert torch.equal(xs.softmax(t, where=np.bool_(False)), torch.zeros(2))
+
+
+def test_list_of_tensors_that_require_grad():
+    torch = pytest.importorskip("torch")
+    ts = [torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)]
+    with pytest.raises(TypeError, match=r"x is a list that NumPy cannot convert.*torch.stack"):
+        xs.softmax(ts)

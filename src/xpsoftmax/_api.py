@@ -26,6 +26,8 @@ def _fast_path(x: Any) -> Any:
     if fast is _NOT_LOOKED_UP:
         backend = backends.backend_of(x)
         fast = None if backend is None else getattr(backend, "fast_path", lambda t: None)(t)
+        if issubclass(t, (np.ma.MaskedArray, np.matrix)):
+            fast = None  # see _numpy_subclass
         _fast_by_type[t] = fast
     return fast
 
@@ -51,14 +53,24 @@ def _dispatch(
             if out is not NotImplemented:
                 return out
     impl = _args.check_impl(impl)
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+        x, where, masked = _numpy_subclass(x, where)
+        if masked is not None:
+            out = _dispatch(func, x, axis, keepdims, where, dtype, impl)
+            return _remask(func, out, masked, axis, keepdims)
+    elif isinstance(where, np.ndarray) and type(where) is not np.ndarray:
+        where = _plain_where(where)
     x, backend = _args.as_array(x)
     xp = backend.namespace(x)
     compute, result = _args.dtypes(x, dtype, xp, backend)
     shape = tuple(x.shape)
     axes = _args.normalize_axes(axis, len(shape))
     mask = _args.normalize_mask(where, x, xp, backend)
-    if keepdims not in (True, False):
+    if not (
+        isinstance(keepdims, (bool, np.bool_)) or (type(keepdims) is int and keepdims in (0, 1))
+    ):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
+    keepdims = bool(keepdims)
 
     # no element at all (an empty reduction, or zero slices such as shape
     # (0, 3)): Dask's tree reductions fail on empty chunks, and there is
@@ -72,21 +84,80 @@ def _dispatch(
     if x.dtype != compute:
         x = xp.astype(x, compute)
     squeeze_back = not axes
+    # a lazy Dask array after boolean indexing has unknown (nan) lengths,
+    # which reshape (and Dask's expand_dims) cannot take; indexing can
+    known = all(isinstance(n, int) for n in shape)
     if squeeze_back:
         # axis=() or a 0-d array: every element is its own slice; give the
         # core a trailing axis of length 1 to reduce over
-        x = xp.reshape(x, (*shape, 1))
-        mask = None if mask is None else xp.reshape(mask, (*shape, 1))
+        if known:
+            x = xp.reshape(x, (*shape, 1))
+            mask = None if mask is None else xp.reshape(mask, (*shape, 1))
+        else:
+            x = x[..., None]
+            mask = None if mask is None else mask[..., None]
         axes = (len(shape),)
 
     call = Call(func, x, axes, mask, keepdims, compute, result)
     with backend.errstate():
         out = _run(call, backend, xp, impl)
     if squeeze_back:
-        out = xp.reshape(out, shape)
+        if known:
+            out = xp.reshape(out, shape)
+        elif out.ndim > len(shape):
+            out = out[..., 0]
     if out.dtype != result:
         out = xp.astype(out, result)
     return backend.finish(out)
+
+
+def _plain_where(where: Any) -> Any:
+    # a masked entry of a masked ``where`` is unknown: it takes no part
+    if isinstance(where, np.ma.MaskedArray):
+        return np.ma.filled(where, False)
+    return np.asarray(where)
+
+
+def _numpy_subclass(x: Any, where: Any) -> tuple[Any, Any, Any]:
+    """(plain x, where, the input's mask or None) for NumPy's array subclasses.
+
+    A ``np.matrix`` is computed as ``np.asarray`` (what SciPy does): its
+    methods keep two dimensions, which the standard's reductions cannot.  A
+    ``np.ma.MaskedArray`` is computed on its data with its mask as ``where=``
+    (masked entries take no part), combined with any ``where`` given; the mask
+    comes back for :func:`_remask`.
+    """
+    if isinstance(where, np.ndarray) and type(where) is not np.ndarray:
+        where = _plain_where(where)
+    if not isinstance(x, np.ma.MaskedArray):
+        return np.asarray(x), where, None
+    mask = np.ma.getmask(x)
+    data = np.ma.getdata(x)
+    if mask is np.ma.nomask:
+        return data, where, mask
+    if where is None:
+        return data, ~mask, mask
+    # a bad ``where`` goes on as given: the general checks name the problem
+    if not isinstance(where, (np.ndarray, np.bool_, bool, list, tuple)):
+        return data, where, mask
+    try:
+        w = np.asarray(where)
+    except ValueError:
+        return data, where, mask
+    if w.dtype != np.bool_ or _args.broadcast_shapes(w.shape, data.shape) != data.shape:
+        return data, where, mask
+    return data, ~mask & w, mask
+
+
+def _remask(func: str, out: Any, mask: Any, axis: Any, keepdims: bool) -> Any:
+    """The result of a masked input as a MaskedArray: softmax and log_softmax
+    keep the input's mask; logsumexp masks the slices that were wholly masked
+    (their value is -inf, an empty sum's log)."""
+    if mask is not np.ma.nomask and func == "logsumexp":
+        axes = _args.normalize_axes(axis, mask.ndim)
+        if axes:  # axis=(): each entry its own slice, the mask as it is
+            mask = np.all(mask, axis=axes, keepdims=keepdims)
+    return np.ma.MaskedArray(out, mask=mask)
 
 
 def _run(call: Call, backend: Backend, xp: Any, impl: str) -> Any:
@@ -116,6 +187,13 @@ def _empty_reduction(
             f"impl='native' cannot serve this call: {backend.name} has no native {func}"
         )
     device = getattr(x, "device", None)
+    if getattr(x, "requires_grad", False):
+        # autograd: the result must hang off x's graph, as torch's own
+        # functions' empty results do (a constant has no grad_fn to backpropagate)
+        xr = x if x.dtype == result else xp.astype(x, result)
+        if func != "logsumexp":
+            return backend.finish(xr * 0)
+        return backend.finish(xp.sum(xr, axis=axes, keepdims=keepdims) - math.inf)
     if func != "logsumexp":
         # an empty slice: nothing to normalize, same (empty) shape back;
         # zeros_like keeps x's device and Dask chunks (da.zeros((0, 65536))

@@ -24,6 +24,12 @@ def as_array(x: Any) -> tuple[Any, Backend]:
             arr = np.asarray(x)
         except ValueError as exc:  # ragged nested lists
             raise ValueError(f"x={x!r} is not a rectangular nested list: {exc}") from None
+        except (TypeError, RuntimeError) as exc:  # e.g. tensors that require grad
+            raise TypeError(
+                f"x is a {type(x).__name__} that NumPy cannot convert ({exc}); a sequence of "
+                "arrays of another library should be stacked into one array of that library "
+                "(torch.stack, jnp.stack) first"
+            ) from None
         return arr, NUMPY
     raise TypeError(
         f"x must be an array of a supported library (NumPy, PyTorch, JAX, CuPy, Dask, or any "
@@ -62,6 +68,8 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
         bad = [a for a in idx if a not in (0, -1)]
         if bad:
             raise ValueError(f"axis {bad[0]} is out of range for a 0-d array (use 0, -1 or None)")
+        if len(idx) > 1:  # 0 and -1 are the same (only) axis
+            raise ValueError(f"repeated axis in axis={axis!r} (for 0 dimensions)")
         return ()
     out = []
     for a in idx:
@@ -81,8 +89,14 @@ def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
     """
     if dtype is not None:
         try:
+            if isinstance(dtype, str):
+                # the standard's names ("float32"), for libraries whose own
+                # dtype constructor takes no strings (torch, array-api-strict)
+                dtype = _named_dtype(xp, dtype)
             dtype = backend.normalize_dtype(dtype)
-            floating = xp.isdtype(dtype, "real floating")
+            floating = _small_float(dtype) or (
+                not _ml_integer(dtype) and xp.isdtype(dtype, "real floating")
+            )
         except (TypeError, ValueError, AttributeError):
             raise TypeError(f"dtype={dtype!r} is not a dtype of {backend.name}") from None
         if not floating:
@@ -90,6 +104,10 @@ def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
         result = dtype
     else:
         xdt = x.dtype
+        if _small_float(xdt):
+            return xp.float32, xdt
+        if _ml_integer(xdt):
+            return _default_float(x, xp), _default_float(x, xp)
         if xp.isdtype(xdt, "real floating"):
             result = xdt
         elif xp.isdtype(xdt, "complex floating"):
@@ -101,10 +119,52 @@ def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
             result = _default_float(x, xp)
         else:
             raise TypeError(f"x has dtype {xdt!r}, which is not a real number type")
-    if xp.finfo(result).bits < 32:
+    if _small_float(result) or xp.finfo(result).bits < 32:
         # float16 [60000, 0] would overflow its sum: compute in float32
         return xp.float32, result
     return result, result
+
+
+def _named_dtype(xp: Any, name: str) -> Any:
+    """The namespace's dtype called ``name``, else ``name`` for the adapter to parse."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        found = info().dtypes().get(name)
+        if found is not None:
+            return found
+    return name
+
+
+def _ml_dtypes_type(dtype: Any) -> bool:
+    t = getattr(dtype, "type", None)  # a NumPy dtype's scalar type
+    return isinstance(t, type) and t.__module__.startswith("ml_dtypes")
+
+
+def _small_float(dtype: Any) -> bool:
+    """A NumPy dtype of ml_dtypes' floats (bfloat16, float8_*, ...): every one
+    is narrower than float32, which computes it (NumPy's isdtype rejects them)."""
+    if not _ml_dtypes_type(dtype):
+        return False
+    import ml_dtypes
+
+    try:
+        ml_dtypes.finfo(dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _ml_integer(dtype: Any) -> bool:
+    """A NumPy dtype of ml_dtypes' narrow integers (int4, uint4, ...)."""
+    if not _ml_dtypes_type(dtype):
+        return False
+    import ml_dtypes
+
+    try:
+        ml_dtypes.iinfo(dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _default_float(x: Any, xp: Any) -> Any:
@@ -126,18 +186,35 @@ def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] 
     for p, q in zip(a, b, strict=True):
         if p == 1:
             out.append(q)
-        elif q == 1 or p == q:
+        elif q == 1 or p == q or (_unknown(p) and _unknown(q)):
+            # two unknown lengths (Dask after boolean indexing) cannot be
+            # compared here; Dask's elementwise step checks them per chunk
             out.append(p)
         else:
             return None
     return tuple(out)
 
 
+def _unknown(n: Any) -> bool:
+    return isinstance(n, float) and math.isnan(n)
+
+
+def _same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(p == q or (_unknown(p) and _unknown(q)) for p, q in zip(a, b, strict=True))
+
+
 def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
     if where is None:
         return None
-    if isinstance(where, (bool, list, tuple)):
-        where = xp.asarray(where, device=getattr(x, "device", None))
+    import numpy as np
+
+    if isinstance(where, (bool, np.bool_, list, tuple)):
+        try:
+            where = xp.asarray(where, device=getattr(x, "device", None))
+        except (ValueError, TypeError) as exc:  # ragged nested lists
+            raise ValueError(f"where={where!r} is not a rectangular nested list: {exc}") from None
     wb = backend_of(where)
     if wb is not backend:
         raise TypeError(
@@ -146,14 +223,21 @@ def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
         )
     if where.dtype != xp.bool:
         raise TypeError(f"where must have a boolean dtype, got {where.dtype}")
-    if broadcast_shapes(where.shape, x.shape) != tuple(x.shape):
+    b = broadcast_shapes(where.shape, x.shape)
+    if b is None or not _same_shape(b, tuple(x.shape)):
         raise ValueError(
             f"where of shape {tuple(where.shape)} does not broadcast to x's shape {tuple(x.shape)}"
         )
     wdev, xdev = getattr(where, "device", None), getattr(x, "device", None)
     if wdev is not None and xdev is not None and wdev != xdev:
         raise ValueError(f"where is on device {wdev} but x is on {xdev}")
-    if tuple(where.shape) != tuple(x.shape):
+    if not _same_shape(tuple(where.shape), tuple(x.shape)):
+        if any(_unknown(n) for n in x.shape):
+            raise ValueError(
+                f"where of shape {tuple(where.shape)} cannot be broadcast to x's shape "
+                f"{tuple(x.shape)}, which has unknown chunk sizes; give where x's shape, or "
+                "call x.compute_chunk_sizes() first"
+            )
         where = xp.broadcast_to(where, tuple(x.shape))
     return where
 

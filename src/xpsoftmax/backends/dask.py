@@ -43,6 +43,21 @@ def _quiet_divide(a: Any, b: Any) -> Any:
         return np.divide(a, b)
 
 
+def _max_or_neg_inf(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``max`` of a chunk, ``-inf`` over no element: an empty chunk (a filter
+    that kept no row, chunks like (10, 0, 10)) has no maximum for NumPy, and
+    -inf is the identity of max (a slice's maximum is unchanged by it)."""
+    axes = tuple(range(a.ndim)) if axis is None else axis
+    axes = tuple(i % a.ndim for i in ((axes,) if isinstance(axes, int) else axes))
+    if a.size:
+        return a.max(axis=axes, keepdims=keepdims)
+    if keepdims:
+        shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    else:
+        shape = tuple(n for i, n in enumerate(a.shape) if i not in axes)
+    return np.full_like(a, -np.inf, shape=shape)  # CuPy chunks: a CuPy array
+
+
 def _one_block(a: Any) -> Any:
     # blockwise(concatenate=False) hands a task a list of its blocks per
     # contracted (reduced) axis; each reduced axis is one chunk here
@@ -105,6 +120,13 @@ class _QuietNamespace:
         import dask.array as da
 
         return da.map_blocks(_quiet_exp, a, dtype=a.dtype)
+
+    def max(self, a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        import dask.array as da
+
+        return da.reduction(
+            a, _max_or_neg_inf, _max_or_neg_inf, axis=axis, keepdims=keepdims, dtype=a.dtype
+        )
 
 
 class DaskOps(_core.Ops):

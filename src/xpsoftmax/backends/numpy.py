@@ -17,7 +17,11 @@ is *how* the core runs on NumPy:
 * on threads: NumPy releases the GIL inside its loops, so the blocks are shared
   among ``len(os.sched_getaffinity(0))`` threads (the caller and helpers from a
   pool made once, lazily), each taking the next block when it is free.  Small
-  inputs take the plain in-place path and never touch the pool.
+  inputs take the plain in-place path and never touch the pool.  The caller
+  never waits for a helper that has not started (helpers are an optimisation:
+  the caller alone finishes the blocks), so a call neither waits behind other
+  calls' queued helpers nor hangs where the pool runs nothing: a forked child
+  makes a pool of its own, and at interpreter shutdown the caller works alone.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import functools
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import _core
@@ -280,6 +284,82 @@ def _get_pool() -> Any:
     return _pool
 
 
+def _after_fork_in_child() -> None:
+    # A forked child (os.fork, multiprocessing's "fork", DataLoader workers)
+    # inherits the pool object but none of its threads: the pool would take
+    # helpers that no thread ever runs.  The child makes its own on first use.
+    # The lock is new too: another thread may have held it at the fork.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _submit(fn: Callable[[], None], n: int) -> list[Any]:
+    """Up to ``n`` futures of ``fn`` on the pool; fewer (none) where the pool
+    takes no more work: at interpreter shutdown (an ``atexit`` handler, a
+    non-daemon thread still running after the main thread returned) the
+    executor refuses new work with RuntimeError."""
+    futures: list[Any] = []
+    try:
+        pool = _get_pool()
+        for _ in range(n):
+            futures.append(pool.submit(fn))
+    except RuntimeError:
+        pass  # helpers are an optimisation: the caller does the rest itself
+    return futures
+
+
+def share(work: Callable[[], None], helpers: int) -> None:
+    """Run ``work`` in this thread and in up to ``helpers`` pool threads.
+
+    ``work`` takes its tasks from a queue it shares with its copies and
+    returns when the queue is empty, so the caller alone always finishes the
+    job.  A helper that has not started when the caller's copy returns does
+    nothing (it may be queued behind other calls' helpers, or never run at
+    all): the caller waits only for helpers that started, each of which is
+    working on this call's own tasks.  The first error of any copy is raised.
+    """
+    if helpers <= 0:
+        work()
+        return
+    cond = threading.Condition()
+    active = 0
+    closed = False
+    errors: list[BaseException] = []
+
+    def helper() -> None:
+        nonlocal active
+        with cond:
+            if closed:
+                return
+            active += 1
+        try:
+            work()
+        except BaseException as exc:  # raised in the caller, below
+            errors.append(exc)
+        finally:
+            with cond:
+                active -= 1
+                cond.notify_all()
+
+    futures = _submit(helper, helpers)
+    try:
+        work()
+    finally:
+        with cond:
+            closed = True
+            # no task may still be running after we return or raise
+            while active:
+                cond.wait()
+        for f in futures:
+            f.cancel()  # a queued helper would only find ``closed``
+    if errors:
+        raise errors[0]
+
+
 # -- blocked execution ----------------------------------------------------------------
 def _lead_shape(call: Call) -> tuple[int, int, int] | None:
     """(K1, R, K2) for a C-ordered input reduced over one run of axes that is
@@ -352,8 +432,6 @@ def _share(units: list[Any], run_unit: Any, new_ops: Any, scope: Any) -> None:
     helpers from the pool; each thread makes its ``ops`` once (its scratch)
     and runs under ``scope()`` (NumPy's error state and buffer size are per
     thread)."""
-    from concurrent.futures import wait
-
     # Units are handed out one at a time, in order, to whichever thread is
     # free, so a thread slowed by other work on its core (a shared machine)
     # takes fewer of them instead of holding up the call with a fixed half.
@@ -376,18 +454,7 @@ def _share(units: list[Any], run_unit: Any, new_ops: Any, scope: Any) -> None:
 
     workers = 1 if getattr(_local, "serial", False) else min(n_threads(), len(units))
     # the calling thread works too: workers - 1 helpers from the pool
-    helpers = [_get_pool().submit(work) for _ in range(workers - 1)]
-    try:
-        work()
-    finally:
-        # once the caller finds no block left, a helper that has not started
-        # yet has nothing to do: drop it rather than wait for a busy core
-        for f in helpers:
-            f.cancel()
-        wait(helpers)  # no block may still be written after we return or raise
-    for f in helpers:
-        if not f.cancelled():
-            f.result()
+    share(work, workers - 1)
 
 
 def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
