@@ -773,9 +773,9 @@ class NumpyBackend(Backend):
         def finite(func: str, x: Any, axis: int) -> Any:
             # Where every slice maximum is finite, the core's selects (the shift
             # where(isfinite(m), m, 0), the +inf and no-mass overrides) all
-            # pick their first operand: the same arithmetic in fewer calls, and
-            # no inf - inf, so no error state to set.  Other slices take the
-            # core itself (the tests compare both bit for bit).
+            # pick their first operand: the same arithmetic in fewer calls.
+            # Other slices take the core itself (the tests compare both bit
+            # for bit).
             m = amax(x, axis=axis, keepdims=True)
             if not isfinite(m).all():
                 return NotImplemented
@@ -803,7 +803,8 @@ class NumpyBackend(Backend):
                 and x.shape[axis] < MIN_ROW_BUFSIZE  # no one-row ufunc buffer
                 and x.nbytes < MIN_BLOCKED_BYTES
             ):
-                out = finite(func, x, axis)
+                with errstate():  # exp underflows: a user's np.seterr must not see it
+                    out = finite(func, x, axis)
                 if out is not NotImplemented:
                     return out
             return fast(func, x, axis)
