@@ -90,9 +90,9 @@ class Target:
         changes for other tests; other backends need no context.
         """
         if self.backend_name == "jax":
-            import jax
+            from ..backends.jax import enable_x64
 
-            with jax.enable_x64(self.x64):
+            with enable_x64(self.x64):
                 yield
         else:
             yield
