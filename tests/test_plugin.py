@@ -243,7 +243,8 @@ def test_ulp_error_counts_spacing_at_the_reference():
 
 
 def test_assert_close_scales_tolerance_by_condition_number():
-    x = np.float32(1.0) + 4 * np.spacing(np.float32(1.0))
+    # all float32 operands: NumPy 1.x would promote ``4 * float32`` to float64
+    x = np.float32(1.0) + np.float32(4) * np.spacing(np.float32(1.0))
     with pytest.raises(AssertionError, match=r"4 ulps > 2"):
         assert_close(np.array([x]), [1.0], ulps=2)
     assert assert_close(np.array([x]), [1.0], ulps=2, cond=[2.0]) == 4.0
