@@ -12,15 +12,15 @@ from ._base import Backend, Call, run_core
 def enable_x64(enabled: bool = True) -> Any:
     """JAX's thread-local float64 switch as a context manager, on every JAX we support.
 
-    ``jax.enable_x64`` is public from JAX 0.8; older releases (back to our
-    floor) have the same switch as ``jax.experimental.enable_x64``.  Used as
+    ``jax.enable_x64`` is public in recent JAX (0.10 here); older releases
+    (0.4.31, our floor) have the same switch only as ``jax.experimental.enable_x64``.  Used as
     ``with enable_x64(True): ...`` (no doctest here: the module is imported on
     lanes without JAX).
     """
     import jax
 
     switch = getattr(jax, "enable_x64", None)
-    if switch is None:  # JAX < 0.8
+    if switch is None:  # older JAX
         from jax.experimental import enable_x64 as switch
     return switch(enabled)
 
