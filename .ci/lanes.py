@@ -62,16 +62,16 @@ def lanes() -> dict[str, list[dict[str, str]]]:
     for path in sorted(LANES.glob("*.txt")):
         reqs = requirements(path)
         gpu = any(re.match(r"cupy\b", r, re.I) for r in reqs)
-        matrix["gpu" if gpu else "cpu"].append(
-            {"lane": path.stem, "backends": lane_backends(path)}
-        )
+        matrix["gpu" if gpu else "cpu"].append({"lane": path.stem, "backends": lane_backends(path)})
     return matrix
 
 
 def local_lanes() -> list[tuple[str, str]]:
     """(lane, backends) of every ci-local CPU lane, in file-name order."""
     cpu = {e["lane"]: e["backends"] for e in lanes()["cpu"]}
-    return [(p.stem, cpu[p.stem]) for p in sorted(LANES.glob("*.txt")) if p.stem in cpu and ci_local(p)]
+    return [
+        (p.stem, cpu[p.stem]) for p in sorted(LANES.glob("*.txt")) if p.stem in cpu and ci_local(p)
+    ]
 
 
 def main(argv: list[str]) -> int:

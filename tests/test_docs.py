@@ -59,7 +59,9 @@ def test_doc_example(path, line, body, requires):
         # "jax" or "jax>=0.10": an example that shows a framework's own behaviour
         # holds from the version it was measured with (the minimum lane has older)
         module, _, minversion = (part.strip() for part in req.partition(">="))
-        pytest.importorskip(module, minversion=minversion or None, reason=f"the example needs {req}")
+        pytest.importorskip(
+            module, minversion=minversion or None, reason=f"the example needs {req}"
+        )
     _run(body, f"{path.name}:{line}", path, line, {})
 
 

@@ -114,6 +114,8 @@ def _device_label(backend: Backend, device: Any) -> str:
     if backend.name == "strict":
         name = getattr(device, "_device", str(device))
         return "cpu" if name == "CPU_DEVICE" else name
+    if backend.name == "ndonnx":
+        return "cpu"  # its one device (onnxruntime on the host) has no printable name
     return str(device)
 
 
