@@ -19,9 +19,11 @@ def enable_x64(enabled: bool = True) -> Any:
     """
     import jax
 
-    switch = getattr(jax, "enable_x64", None)
+    switch: Any = getattr(jax, "enable_x64", None)
     if switch is None:  # older JAX
-        from jax.experimental import enable_x64 as switch
+        import importlib
+
+        switch = importlib.import_module("jax.experimental").enable_x64
     return switch(enabled)
 
 
