@@ -142,7 +142,9 @@ def test_marker_limits_backends(pytester):
         """
     )
     result = pytester.runpytest("-v", "--strict-markers", "--xp-backends=numpy,strict")
-    assert _ids(result) == {"test_only_strict[strict:cpu]": "PASSED"}
+    # the numpy, sparse, ndonnx and marray lanes have no array-api-strict: still one id, skipped
+    status = "SKIPPED" if targets(["strict"])[0].skip else "PASSED"
+    assert _ids(result) == {"test_only_strict[strict:cpu]": status}
 
 
 def test_conftest_can_load_the_fixtures_directly(pytester):
