@@ -3,11 +3,17 @@
 
 A lane whose requirements (followed through ``-r`` includes) name CuPy needs a CUDA
 GPU and goes to the self-hosted GPU job; every other lane runs on a hosted CPU
-runner.  A lane named after a backend tests that backend only
-(``XPSOFTMAX_BACKENDS``); ``all-cpu`` tests every backend in one process.
+runner.  The backends a lane tests (``XPSOFTMAX_BACKENDS``) are those of its
+``# backends: a,b`` line, else its own name where that is a backend, else every
+backend (empty: ``all-cpu`` tests them all in one process; a lane named after a
+backend this tuple does not know yet also gets every backend installed in it).
+
+A lane file with the line ``# ci-local: yes`` is also run by ``.ci/run`` on this
+machine, in its own virtual environment, after the all-cpu lane.
 
     python .ci/lanes.py            # GitHub output lines: cpu=<json>, gpu=<json>, has_gpu=
     python .ci/lanes.py --pretty   # the same, readable
+    python .ci/lanes.py --local    # "<lane> <backends>" per ci-local lane, for .ci/run
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LANES = ROOT / "backends"
-BACKENDS = ("numpy", "torch", "jax", "cupy", "dask", "strict")
+BACKENDS = ("numpy", "torch", "jax", "cupy", "dask", "strict", "sparse", "ndonnx", "marray")
+CI_LOCAL = re.compile(r"^#\s*ci-local:\s*yes\s*$", re.M | re.I)
+BACKENDS_LINE = re.compile(r"^#\s*backends:\s*(\S+)\s*$", re.M)
 
 
 def requirements(path: Path) -> list[str]:
@@ -36,19 +44,41 @@ def requirements(path: Path) -> list[str]:
     return out
 
 
+def lane_backends(path: Path) -> str:
+    """The ``XPSOFTMAX_BACKENDS`` value of a lane ("" is every backend)."""
+    m = BACKENDS_LINE.search(path.read_text(encoding="utf-8"))
+    if m is not None:
+        return m.group(1)
+    return path.stem if path.stem in BACKENDS else ""
+
+
+def ci_local(path: Path) -> bool:
+    """Whether ``.ci/run`` runs this lane here (its own line, not an include's)."""
+    return CI_LOCAL.search(path.read_text(encoding="utf-8")) is not None
+
+
 def lanes() -> dict[str, list[dict[str, str]]]:
     matrix: dict[str, list[dict[str, str]]] = {"cpu": [], "gpu": []}
     for path in sorted(LANES.glob("*.txt")):
-        lane = path.stem
         reqs = requirements(path)
         gpu = any(re.match(r"cupy\b", r, re.I) for r in reqs)
-        matrix["gpu" if gpu else "cpu"].append(
-            {"lane": lane, "backends": lane if lane in BACKENDS else ""}
-        )
+        matrix["gpu" if gpu else "cpu"].append({"lane": path.stem, "backends": lane_backends(path)})
     return matrix
 
 
+def local_lanes() -> list[tuple[str, str]]:
+    """(lane, backends) of every ci-local CPU lane, in file-name order."""
+    cpu = {e["lane"]: e["backends"] for e in lanes()["cpu"]}
+    return [
+        (p.stem, cpu[p.stem]) for p in sorted(LANES.glob("*.txt")) if p.stem in cpu and ci_local(p)
+    ]
+
+
 def main(argv: list[str]) -> int:
+    if "--local" in argv:
+        for lane, backends in local_lanes():
+            print(lane, backends)
+        return 0
     matrix = lanes()
     if not matrix["cpu"]:
         print(f"no CPU lane files in {LANES}", file=sys.stderr)

@@ -142,7 +142,9 @@ def test_marker_limits_backends(pytester):
         """
     )
     result = pytester.runpytest("-v", "--strict-markers", "--xp-backends=numpy,strict")
-    assert _ids(result) == {"test_only_strict[strict:cpu]": "PASSED"}
+    # the numpy, sparse, ndonnx and marray lanes have no array-api-strict: still one id, skipped
+    status = "SKIPPED" if targets(["strict"])[0].skip else "PASSED"
+    assert _ids(result) == {"test_only_strict[strict:cpu]": status}
 
 
 def test_conftest_can_load_the_fixtures_directly(pytester):
@@ -243,7 +245,8 @@ def test_ulp_error_counts_spacing_at_the_reference():
 
 
 def test_assert_close_scales_tolerance_by_condition_number():
-    x = np.float32(1.0) + 4 * np.spacing(np.float32(1.0))
+    # all float32 operands: NumPy 1.x would promote ``4 * float32`` to float64
+    x = np.float32(1.0) + np.float32(4) * np.spacing(np.float32(1.0))
     with pytest.raises(AssertionError, match=r"4 ulps > 2"):
         assert_close(np.array([x]), [1.0], ulps=2)
     assert assert_close(np.array([x]), [1.0], ulps=2, cond=[2.0]) == 4.0

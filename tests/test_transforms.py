@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import xpsoftmax as xs
+from xpsoftmax.backends.jax import enable_x64
 
 X = np.array([[1.0, 2.0, 3.0, 3.0], [-1.0, 0.5, 30.0, -20.0]])
 MASK = np.array([[True, True, False, True], [False, False, False, False]])
@@ -14,7 +15,7 @@ MASK = np.array([[True, True, False, True], [False, False, False, False]])
 @pytest.fixture
 def jax64():
     jax = pytest.importorskip("jax")
-    with jax.enable_x64(True):
+    with enable_x64(True):
         yield jax
 
 

@@ -27,7 +27,35 @@ def test_every_lane_file_is_one_job():
     gpu = {e["lane"] for e in matrix["gpu"]}
     assert "cupy" in gpu and "numpy" not in gpu and "all-cpu" not in gpu
     for e in matrix["cpu"] + matrix["gpu"]:
-        assert e["backends"] == (e["lane"] if e["lane"] in lanes.BACKENDS else "")
+        assert e["backends"] == lanes.lane_backends(ROOT / "backends" / f"{e['lane']}.txt")
+    by_lane = {e["lane"]: e["backends"] for e in matrix["cpu"]}
+    assert by_lane["all-cpu"] == "" and by_lane["numpy"] == "numpy"
+    # the minimum lane tests every backend its floors cover, named in its file
+    assert set(by_lane["minimum"].split(",")) == {"numpy", "torch", "jax", "dask", "strict"}
+
+
+def test_lane_backends_and_ci_local(tmp_path):
+    def lane(name, text):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(text)
+        return path
+
+    assert lanes.lane_backends(lane("numpy", "numpy==2\n")) == "numpy"
+    # a lane named after a backend lanes.py does not know yet: every backend
+    assert lanes.lane_backends(lane("newlib", "newlib==1\n")) == ""
+    assert lanes.lane_backends(lane("old", "# backends: numpy,jax\nnumpy==1\n")) == "numpy,jax"
+    assert lanes.ci_local(lane("a", "# ci-local: yes\nnumpy\n"))
+    assert not lanes.ci_local(lane("b", "# ci-local: no\nnumpy\n"))
+    assert not lanes.ci_local(lane("c", "numpy  # ci-local: yes\n"))
+
+
+def test_ci_local_lanes_are_the_marked_cpu_lanes():
+    local = dict(lanes.local_lanes())
+    assert {"minimum", "sparse", "ndonnx", "marray"} <= set(local)
+    assert "all-cpu" not in local and "cupy" not in local  # all-cpu runs first, on its own
+    for name, backends in local.items():
+        assert lanes.ci_local(ROOT / "backends" / f"{name}.txt")
+        assert backends == lanes.lane_backends(ROOT / "backends" / f"{name}.txt")
 
 
 def test_lane_includes_are_followed(tmp_path):

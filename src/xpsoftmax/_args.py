@@ -174,7 +174,9 @@ def _default_float(x: Any, xp: Any) -> Any:
             return info().default_dtypes(device=getattr(x, "device", None))["real floating"]
         except (TypeError, ValueError):
             return info().default_dtypes()["real floating"]
-    return xp.float64
+    # no inspection API (e.g. jax.numpy before 0.4.32): the standard has asarray
+    # give a Python float the default real floating dtype (float32 under JAX's x32)
+    return xp.asarray(0.0).dtype
 
 
 def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] | None:

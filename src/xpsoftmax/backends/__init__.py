@@ -14,7 +14,7 @@ from typing import Any
 from ._base import FUNCS, Backend, Call, run_core
 from .cupy import CupyBackend
 from .dask import DaskBackend
-from .generic import GenericBackend, StrictBackend
+from .generic import GenericBackend, MarrayBackend, NdonnxBackend, SparseBackend, StrictBackend
 from .jax import JaxBackend
 from .numpy import NumpyBackend
 from .torch import TorchBackend
@@ -40,6 +40,10 @@ BACKENDS: tuple[Backend, ...] = (
     CupyBackend(),
     DaskBackend(),
     StrictBackend(),
+    # third-party array-API libraries: the generic path, named for their CI lanes
+    SparseBackend(),
+    NdonnxBackend(),
+    MarrayBackend(),
 )
 
 _by_type: dict[type, Backend] = {}

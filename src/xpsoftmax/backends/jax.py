@@ -9,6 +9,24 @@ from .. import _core
 from ._base import Backend, Call, run_core
 
 
+def enable_x64(enabled: bool = True) -> Any:
+    """JAX's thread-local float64 switch as a context manager, on every JAX we support.
+
+    ``jax.enable_x64`` is public in recent JAX (0.10 here); older releases
+    (0.4.31, our floor) have the same switch only as ``jax.experimental.enable_x64``.  Used as
+    ``with enable_x64(True): ...`` (no doctest here: the module is imported on
+    lanes without JAX).
+    """
+    import jax
+
+    switch: Any = getattr(jax, "enable_x64", None)
+    if switch is None:  # older JAX
+        import importlib
+
+        switch = importlib.import_module("jax.experimental").enable_x64
+    return switch(enabled)
+
+
 class JaxOps(_core.Ops):
     def stop_gradient(self, a: Any) -> Any:
         import jax
@@ -54,8 +72,24 @@ class JaxBackend(Backend):
     # of its gradient rules (jax_softmax_custom_jvp off, the 0.10 default, or
     # on; checked against the core in tests/test_jax_native.py).  jax's
     # log_softmax/logsumexp lack the log1p form, so "auto" sends only softmax
-    # (with or without where) to jax.nn
+    # (with or without where) to jax.nn.  Older JAX differs: on 0.4.31 its
+    # softmax flushes float32 results near 1e-38 to 0 and gives 0 where ours
+    # gives NaN (the minimum lane's conformance run), so "auto" uses jax.nn only
+    # from the release it was checked on (see native_for_auto)
     auto_native_funcs = frozenset({"softmax"})
+    #: the first JAX whose jax.nn.softmax "auto" may use (checked: 0.10.2; 0.4.31 fails)
+    AUTO_NATIVE_FROM = (0, 10)
+
+    @functools.cached_property
+    def native_for_auto(self) -> bool:
+        """Whether this JAX's jax.nn.softmax is the one checked as our algorithm."""
+        import jax
+
+        parts = jax.__version__.split(".")[:2]
+        return tuple(int(p) for p in parts) >= self.AUTO_NATIVE_FROM
+
+    def prefers_native(self, call: Call) -> bool:
+        return self.native_for_auto and super().prefers_native(call)
 
     def ops(self, xp: Any) -> _core.Ops:
         return JaxOps(xp)
@@ -103,7 +137,7 @@ class JaxBackend(Backend):
             key = (func, axis % nd)
             fn = compiled.get(key)
             if fn is None:
-                native = func in self.auto_native_funcs
+                native = func in self.auto_native_funcs and self.native_for_auto
                 fn = compiled[key] = _compiled(func, (key[1],), False, native)
             return fn(x, None)
 

@@ -204,6 +204,13 @@ class BlockOps(NumpyOps):
 MIN_ROW_BUFSIZE = 1024
 
 
+@functools.cache
+def _numpy1() -> bool:
+    import numpy as np
+
+    return int(np.__version__.split(".", 1)[0]) < 2
+
+
 def _row_bufsize(x: Any, axes: tuple[int, ...]) -> int | None:
     """A ufunc buffer size (elements) for slices of ``x``, or None to keep NumPy's.
 
@@ -217,6 +224,10 @@ def _row_bufsize(x: Any, axes: tuple[int, ...]) -> int | None:
     """
     import numpy as np
 
+    if _numpy1():
+        # NumPy 1.x splits a row's sum at the buffer's end (the buffer is a
+        # multiple of 16, the row need not be): other bits than the plain core
+        return None
     n = math.prod([x.shape[i] for i in axes])
     if n < MIN_ROW_BUFSIZE or n >= np.getbufsize():
         return None
@@ -227,13 +238,19 @@ def _row_bufsize(x: Any, axes: tuple[int, ...]) -> int | None:
 
 @contextlib.contextmanager
 def _ufunc_bufsize(size: int) -> Iterator[None]:
-    """Run the block under ufunc buffer ``size``: ``np.errstate`` scopes
-    ``setbufsize`` (NumPy >= 2.0), per thread."""
+    """Run the block under ufunc buffer ``size``, then put the thread's own back.
+
+    ``np.errstate`` scopes ``setbufsize`` on NumPy >= 2.0 only; on NumPy 1.x the
+    buffer size is per-thread state that errstate leaves alone, so without the
+    explicit restore the caller's thread would keep our size after the call."""
     import numpy as np
 
     with np.errstate():
-        np.setbufsize(size)
-        yield
+        old = np.setbufsize(size)
+        try:
+            yield
+        finally:
+            np.setbufsize(old)
 
 
 def _row_buffer(x: Any, axes: tuple[int, ...]) -> contextlib.AbstractContextManager[None]:

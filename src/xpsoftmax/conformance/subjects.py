@@ -134,7 +134,7 @@ def _xps(func: str, impl: str) -> Call:
     return call
 
 
-_NO_BF16 = {"numpy", "dask", "strict", "cupy"}
+_NO_BF16 = {"numpy", "dask", "strict", "cupy", "sparse", "ndonnx", "marray"}
 
 
 def _xps_slice_chunks(func: str) -> Call:

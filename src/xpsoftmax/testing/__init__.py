@@ -90,9 +90,9 @@ class Target:
         changes for other tests; other backends need no context.
         """
         if self.backend_name == "jax":
-            import jax
+            from ..backends.jax import enable_x64
 
-            with jax.enable_x64(self.x64):
+            with enable_x64(self.x64):
                 yield
         else:
             yield
@@ -114,6 +114,8 @@ def _device_label(backend: Backend, device: Any) -> str:
     if backend.name == "strict":
         name = getattr(device, "_device", str(device))
         return "cpu" if name == "CPU_DEVICE" else name
+    if backend.name == "ndonnx":
+        return "cpu"  # its one device (onnxruntime on the host) has no printable name
     return str(device)
 
 
