@@ -84,3 +84,29 @@ def test_torch_cpu_tensors_never_reach_the_kernel() -> None:
         "assert 'cupy' not in sys.modules, 'cupy imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"b": "weights"}, {"return_sign": True}, {"complex_input": True}, {"func": "logmeanexp"}],
+)
+def test_weights_signs_complex_and_logmeanexp_decline_the_kernel(extra: dict) -> None:  # type: ignore[type-arg]
+    # a call the kernel would take, but for the extension: CuPy's adapter must
+    # decline before asking the kernel (which knows nothing of b or signs)
+    from xpsoftmax.backends import Call
+    from xpsoftmax.backends.cupy import CupyBackend
+
+    class FakeCupyArray:
+        shape = (4, 8)
+        dtype = type("D", (), {"name": "float32"})()
+        flags = type("F", (), {"c_contiguous": True})()
+        device = type("Dev", (), {"id": 0})()
+
+    x = FakeCupyArray()
+    func = extra.pop("func", "logsumexp")
+    base = Call(func, x, (1,), None, False, "float32", "float32")
+    assert CupyBackend().fused_gap(base) is None or func == "logmeanexp"
+    call = Call(func, x, (1,), None, False, "float32", "float32", **extra)
+    assert call.extended
+    assert "fused kernel takes no weights" in (CupyBackend().fused_gap(call) or "")
+    assert CupyBackend()._native_gap(call) is not None or func == "logmeanexp"

@@ -127,3 +127,64 @@ def test_dask_stays_lazy():
     assert not calls
     assert all(isinstance(o, da.Array) for o in outs)
     np.testing.assert_allclose(outs[0].compute(), xs.softmax(X), rtol=1e-15)
+
+
+# -- weights and signs under the transformations ---------------------------------------
+XW = np.array([[1.0, 2.0, 3.0, 0.5], [-1.0, 0.5, 30.0, -20.0]])
+BW = np.array([0.5, 2.0, -0.25, 1.0])
+
+
+def test_jax_weights_jit_vmap_grad(jax64):
+    jax, jnp = jax64, jax64.numpy
+    x, b = jnp.asarray(XW), jnp.asarray(BW)
+
+    def ours(x, b):
+        return xs.logsumexp(x, b=b, return_sign=True)
+
+    def theirs(x, b):
+        return jax.nn.logsumexp(x, axis=-1, b=b, return_sign=True)
+
+    eager = ours(x, b)
+    for got in (jax.jit(ours)(x, b), jax.vmap(ours, in_axes=(0, None))(x, b)):
+        for g, e in zip(got, eager, strict=True):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=4e-16)
+    w = jnp.asarray([0.3, -1.7])
+    gx, gb = jax.grad(lambda x, b: (ours(x, b)[0] * w).sum(), argnums=(0, 1))(x, b)
+    tx, tb = jax.grad(lambda x, b: (theirs(x, b)[0] * w).sum(), argnums=(0, 1))(x, b)
+    np.testing.assert_allclose(np.asarray(gx), np.asarray(tx), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(np.asarray(gb), np.asarray(tb), rtol=1e-13)
+    # a zero weight still has its derivative exp(x_i) / s (jax.nn gives 0 there)
+    b0 = np.array([0.0, 1, 1, 1])
+    gz = jax.grad(lambda b: xs.logsumexp(x[0], b=b), argnums=0)(jnp.asarray(b0))
+    want = np.exp(XW[0]) / np.sum(b0 * np.exp(XW[0]))
+    np.testing.assert_allclose(np.asarray(gz), want, rtol=1e-13)
+
+
+def test_torch_weights_autograd_and_compile():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(XW, requires_grad=True)
+    b = torch.tensor(BW, requires_grad=True)
+    val, sgn = xs.logsumexp(x, b=b, return_sign=True)
+    val.sum().backward()
+    # d log|s| / dx_i = b_i exp(x_i) / s, d / db_i = exp(x_i) / s, s = sgn * exp(val)
+    s = (sgn * torch.exp(val)).detach()[:, None]
+    xd, bd = x.detach(), b.detach()
+    np.testing.assert_allclose(x.grad.numpy(), (bd * torch.exp(xd) / s).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(b.grad.numpy(), (torch.exp(xd) / s).sum(0).numpy(), rtol=1e-13)
+    compiled = torch.compile(lambda x, b: xs.logsumexp(x, b=b, return_sign=True))
+    for g, e in zip(compiled(xd, bd), (val, sgn), strict=True):
+        np.testing.assert_allclose(g.numpy(), e.detach().numpy(), rtol=1e-15)
+
+
+def test_dask_weights_stay_lazy_with_other_chunks():
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(XW, chunks=(1, 2))
+    b = da.from_array(BW, chunks=3)  # chunked differently from x
+    val, sgn = xs.logsumexp(x, b=b, return_sign=True)
+    assert isinstance(val, da.Array) and isinstance(sgn, da.Array)
+    want = xs.logsumexp(XW, b=BW, return_sign=True)
+    np.testing.assert_array_equal(val.compute(), want[0])
+    np.testing.assert_array_equal(sgn.compute(), want[1])
+    lme = xs.logmeanexp(x)
+    assert isinstance(lme, da.Array)
+    np.testing.assert_array_equal(lme.compute(), xs.logmeanexp(XW))

@@ -6,7 +6,7 @@ array([[0.09  , 0.2447, 0.6652],
        [0.09  , 0.2447, 0.6652]])
 """
 
-from ._api import log_softmax, logsumexp, softmax
+from ._api import log_softmax, logmeanexp, logsumexp, softmax
 
-__all__ = ["__version__", "log_softmax", "logsumexp", "softmax"]
+__all__ = ["__version__", "log_softmax", "logmeanexp", "logsumexp", "softmax"]
 __version__ = "0.1.0"

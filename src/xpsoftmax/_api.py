@@ -33,7 +33,15 @@ def _fast_path(x: Any) -> Any:
 
 
 def _dispatch(
-    func: str, x: Any, axis: Any, keepdims: bool, where: Any, dtype: Any, impl: str
+    func: str,
+    x: Any,
+    axis: Any,
+    keepdims: bool,
+    where: Any,
+    dtype: Any,
+    impl: str,
+    b: Any = None,
+    return_sign: Any = False,
 ) -> Any:
     # The common call (int axis, no mask, no dtype, "auto") on a backend with a
     # fast path skips the general checks; the fast path answers NotImplemented
@@ -42,10 +50,13 @@ def _dispatch(
     if (
         where is None
         and dtype is None
+        and b is None
+        and return_sign is False
         and type(axis) is int
         and keepdims is False
         and type(impl) is str
         and impl == "auto"
+        and func != "logmeanexp"
     ):
         fast = _fast_path(x)
         if fast is not None:
@@ -56,13 +67,19 @@ def _dispatch(
     if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
         x, where, masked = _numpy_subclass(x, where)
         if masked is not None:
-            out = _dispatch(func, x, axis, keepdims, where, dtype, impl)
+            out = _dispatch(func, x, axis, keepdims, where, dtype, impl, b, return_sign)
+            if isinstance(out, tuple):
+                return tuple(_remask(func, o, masked, axis, keepdims) for o in out)
             return _remask(func, out, masked, axis, keepdims)
     elif isinstance(where, np.ndarray) and type(where) is not np.ndarray:
         where = _plain_where(where)
     x, backend = _args.as_array(x)
     xp = backend.namespace(x)
-    compute, result = _args.dtypes(x, dtype, xp, backend)
+    if return_sign not in (True, False):
+        raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
+    return_sign = bool(return_sign)
+    b = _args.normalize_weights(b, x, xp, backend)
+    compute, result = _args.dtypes(x, dtype, xp, backend, func, b)
     shape = tuple(x.shape)
     axes = _args.normalize_axes(axis, len(shape))
     mask = _args.normalize_mask(where, x, xp, backend)
@@ -71,6 +88,8 @@ def _dispatch(
     ):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
     keepdims = bool(keepdims)
+    complex_input = bool(xp.isdtype(compute, "complex floating"))
+    signed = return_sign and func == "logsumexp"
 
     # no element at all (an empty reduction, or zero slices such as shape
     # (0, 3)): Dask's tree reductions fail on empty chunks, and there is
@@ -79,10 +98,17 @@ def _dispatch(
         _args.reduced_size(shape, axes) == 0
         or _args.reduced_size(shape, tuple(range(len(shape)))) == 0
     ):
-        return _empty_reduction(func, x, shape, axes, keepdims, result, xp, backend, impl)
+        out = _empty_reduction(func, x, shape, axes, keepdims, result, xp, backend, impl)
+        if signed:
+            sign_dtype = result
+            out = xp.real(out) if complex_input else out
+            return out, backend.finish(xp.zeros_like(out, dtype=sign_dtype))
+        return out
 
     if x.dtype != compute:
         x = xp.astype(x, compute)
+    if b is not None and b.dtype != compute:
+        b = xp.astype(b, compute)
     squeeze_back = not axes
     # a lazy Dask array after boolean indexing has unknown (nan) lengths,
     # which reshape (and Dask's expand_dims) cannot take; indexing can
@@ -93,22 +119,31 @@ def _dispatch(
         if known:
             x = xp.reshape(x, (*shape, 1))
             mask = None if mask is None else xp.reshape(mask, (*shape, 1))
+            b = None if b is None else xp.reshape(b, (*shape, 1))
         else:
             x = x[..., None]
             mask = None if mask is None else mask[..., None]
+            b = None if b is None else b[..., None]
         axes = (len(shape),)
 
-    call = Call(func, x, axes, mask, keepdims, compute, result)
+    call = Call(func, x, axes, mask, keepdims, compute, result, b, signed, complex_input)
     with backend.errstate():
         out = _run(call, backend, xp, impl)
-    if squeeze_back:
-        if known:
-            out = xp.reshape(out, shape)
-        elif out.ndim > len(shape):
-            out = out[..., 0]
-    if out.dtype != result:
-        out = xp.astype(out, result)
-    return backend.finish(out)
+    outs = out if signed else (out,)
+    done = []
+    for i, o in enumerate(outs):
+        if squeeze_back:
+            if known:
+                o = xp.reshape(o, shape)
+            elif o.ndim > len(shape):
+                o = o[..., 0]
+        want = result
+        if signed and i == 0 and complex_input:
+            want = xp.real(xp.zeros((), dtype=result)).dtype  # log|sum| is real
+        if o.dtype != want:
+            o = xp.astype(o, want)
+        done.append(backend.finish(o))
+    return tuple(done) if signed else done[0]
 
 
 def _plain_where(where: Any) -> Any:
@@ -153,7 +188,7 @@ def _remask(func: str, out: Any, mask: Any, axis: Any, keepdims: bool) -> Any:
     """The result of a masked input as a MaskedArray: softmax and log_softmax
     keep the input's mask; logsumexp masks the slices that were wholly masked
     (their value is -inf, an empty sum's log)."""
-    if mask is not np.ma.nomask and func == "logsumexp":
+    if mask is not np.ma.nomask and func in ("logsumexp", "logmeanexp"):
         axes = _args.normalize_axes(axis, mask.ndim)
         if axes:  # axis=(): each entry its own slice, the mask as it is
             mask = np.all(mask, axis=axes, keepdims=keepdims)
@@ -191,10 +226,11 @@ def _empty_reduction(
         # autograd: the result must hang off x's graph, as torch's own
         # functions' empty results do (a constant has no grad_fn to backpropagate)
         xr = x if x.dtype == result else xp.astype(x, result)
-        if func != "logsumexp":
+        if func not in ("logsumexp", "logmeanexp"):
             return backend.finish(xr * 0)
-        return backend.finish(xp.sum(xr, axis=axes, keepdims=keepdims) - math.inf)
-    if func != "logsumexp":
+        fill = -math.inf if func == "logsumexp" else math.nan
+        return backend.finish(xp.sum(xr, axis=axes, keepdims=keepdims) + fill)
+    if func not in ("logsumexp", "logmeanexp"):
         # an empty slice: nothing to normalize, same (empty) shape back;
         # zeros_like keeps x's device and Dask chunks (da.zeros((0, 65536))
         # with automatic chunks raises ZeroDivisionError in Dask 2026.8)
@@ -202,8 +238,9 @@ def _empty_reduction(
     out_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
     if not keepdims:
         out_shape = tuple(n for i, n in enumerate(shape) if i not in axes)
-    # log of an empty sum is log(0)
-    return backend.finish(xp.full(out_shape, -math.inf, dtype=result, device=device))
+    # log of an empty sum is log(0); the mean of nothing is 0/0
+    fill = -math.inf if func == "logsumexp" else math.nan
+    return backend.finish(xp.full(out_shape, fill, dtype=result, device=device))
 
 
 @overload
@@ -302,7 +339,9 @@ def logsumexp(
     /,
     axis: Any = ...,
     *,
+    b: Any = ...,
     keepdims: bool = ...,
+    return_sign: Literal[False] = ...,
     where: Any = ...,
     dtype: Any = ...,
     impl: Impl = ...,
@@ -313,12 +352,116 @@ def logsumexp(
     /,
     axis: Any = ...,
     *,
+    b: Any = ...,
+    keepdims: bool = ...,
+    return_sign: Literal[False] = ...,
+    where: Any = ...,
+    dtype: Any = ...,
+    impl: Impl = ...,
+) -> ArrayT: ...
+@overload
+def logsumexp(
+    x: PyInput,
+    /,
+    axis: Any = ...,
+    *,
+    b: Any = ...,
+    keepdims: bool = ...,
+    return_sign: Literal[True],
+    where: Any = ...,
+    dtype: Any = ...,
+    impl: Impl = ...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Any = ...,
+    *,
+    b: Any = ...,
+    keepdims: bool = ...,
+    return_sign: Literal[True],
+    where: Any = ...,
+    dtype: Any = ...,
+    impl: Impl = ...,
+) -> tuple[ArrayT, ArrayT]: ...
+def logsumexp(
+    x: Any,
+    /,
+    axis: int | tuple[int, ...] | None = -1,
+    *,
+    b: Any = None,
+    keepdims: bool = False,
+    return_sign: bool = False,
+    where: Any = None,
+    dtype: Any = None,
+    impl: Impl = "auto",
+) -> Any:
+    """``log(sum(b * exp(x)))`` over ``axis``, without overflow, in log1p form.
+
+    ``keepdims`` keeps the reduced axes with length 1.  An empty reduction or a
+    slice of only ``-inf`` (or fully masked) gives ``-inf``; a slice holding
+    ``+inf`` gives ``+inf``.  Other arguments as for :func:`softmax`; note the
+    default axis is -1 (scipy's is None).
+
+    ``b`` (optional) are weights broadcastable to ``x``, of x's library, zero
+    or negative allowed (scipy.special.logsumexp's ``b``).  An entry whose
+    weight is 0 contributes nothing, even where ``x`` is inf or NaN.  The
+    result dtype is the promotion of x's and b's dtypes (integer weights count
+    as the default floating dtype, as in SciPy).  The term of the largest
+    ``|b| * exp(x)`` is taken out exactly, so small corrections keep their
+    relative accuracy.
+
+    ``return_sign=True`` returns ``(log|s|, sign(s))`` for ``s = sum(b *
+    exp(x))``; without it a negative ``s`` gives NaN.  An exactly cancelling
+    ``s`` gives ``(-inf, 0.0)``.
+
+    Complex ``x`` (or ``b``) gives a complex result whose imaginary part is in
+    ``(-pi, pi]``; with ``return_sign`` the sign is the complex phase
+    ``s / |s|`` and the first result is real.
+
+    Examples
+    --------
+    >>> import numpy as np, xpsoftmax as xs
+    >>> xs.logsumexp(np.array([[0.0, 0.0], [1000.0, 1000.0]])).round(6).tolist()
+    [0.693147, 1000.693147]
+    >>> xs.logsumexp([np.inf, 1.0]), xs.logsumexp([-np.inf, -np.inf]), xs.logsumexp([])
+    (array(inf), array(-inf), array(-inf))
+    >>> f"{float(xs.logsumexp([0.0, -40.0], b=[1.0, 1e-3])):.10e}"  # the naive form gives 0
+    '4.2483542553e-21'
+    >>> xs.logsumexp([np.inf, 1.0], b=[0, 1])
+    array(1.)
+    >>> [float(v) for v in xs.logsumexp([1.0, 2.0], b=[1, -1], return_sign=True)]
+    [1.5413248546129181, -1.0]
+    >>> complex(xs.logsumexp([0, 2.2e-17j]))
+    (0.6931471805599453+1.1e-17j)
+    """
+    return _dispatch("logsumexp", x, axis, keepdims, where, dtype, impl, b, return_sign)
+
+
+@overload
+def logmeanexp(
+    x: PyInput,
+    /,
+    axis: Any = ...,
+    *,
+    keepdims: bool = ...,
+    where: Any = ...,
+    dtype: Any = ...,
+    impl: Impl = ...,
+) -> np.ndarray: ...
+@overload
+def logmeanexp(
+    x: ArrayT,
+    /,
+    axis: Any = ...,
+    *,
     keepdims: bool = ...,
     where: Any = ...,
     dtype: Any = ...,
     impl: Impl = ...,
 ) -> ArrayT: ...
-def logsumexp(
+def logmeanexp(
     x: Any,
     /,
     axis: int | tuple[int, ...] | None = -1,
@@ -328,19 +471,21 @@ def logsumexp(
     dtype: Any = None,
     impl: Impl = "auto",
 ) -> Any:
-    """``log(sum(exp(x)))`` over ``axis``, without overflow, in log1p form.
+    """``log(mean(exp(x)))`` over ``axis``, accurate where the mean of exp is near 1.
 
-    ``keepdims`` keeps the reduced axes with length 1.  An empty reduction or a
-    slice of only ``-inf`` (or fully masked) gives ``-inf``; a slice holding
-    ``+inf`` gives ``+inf``.  Other arguments as for :func:`softmax`; note the
-    default axis is -1 (scipy's is None).
+    ``logsumexp(x) - log(n)`` cancels when the result is near 0 (x near 0);
+    there this uses ``log1p(mean(expm1(x)))``, which does not.  With
+    ``where``, the mean is over the live entries (n counts them); a slice with
+    no live entry (or an empty one) gives NaN.  Arguments as for
+    :func:`logsumexp` (no weights; real input only).  There is no native
+    kernel: ``impl="native"`` is a ValueError.
 
     Examples
     --------
     >>> import numpy as np, xpsoftmax as xs
-    >>> xs.logsumexp(np.array([[0.0, 0.0], [1000.0, 1000.0]])).round(6).tolist()
-    [0.693147, 1000.693147]
-    >>> xs.logsumexp([np.inf, 1.0]), xs.logsumexp([-np.inf, -np.inf]), xs.logsumexp([])
-    (array(inf), array(-inf), array(-inf))
+    >>> float(xs.logmeanexp([1e-10, -1e-10, 3e-10]))  # logsumexp(x) - log(3): 1.0000000827e-10
+    1.0000000001333334e-10
+    >>> xs.logmeanexp(np.array([0.0, 1000.0, 5.0]), where=np.array([True, False, True])).round(6)
+    np.float64(4.313568)
     """
-    return _dispatch("logsumexp", x, axis, keepdims, where, dtype, impl)
+    return _dispatch("logmeanexp", x, axis, keepdims, where, dtype, impl)

@@ -81,12 +81,17 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
+def dtypes(
+    x: Any, dtype: Any, xp: Any, backend: Backend, func: str = "softmax", b: Any = None
+) -> tuple[Any, Any]:
     """Return (compute dtype, result dtype).
 
     16-bit floats are computed in float32 and cast back; integers and bools go
-    to the namespace's default real floating dtype.
+    to the namespace's default real floating dtype.  Only logsumexp takes
+    complex input; with weights ``b`` the result dtype is the promotion of x's
+    and b's (integers counting as the default floating dtype), as in SciPy.
     """
+    kinds = ("real floating", "complex floating") if func == "logsumexp" else "real floating"
     if dtype is not None:
         try:
             if isinstance(dtype, str):
@@ -94,13 +99,12 @@ def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
                 # dtype constructor takes no strings (torch, array-api-strict)
                 dtype = _named_dtype(xp, dtype)
             dtype = backend.normalize_dtype(dtype)
-            floating = _small_float(dtype) or (
-                not _ml_integer(dtype) and xp.isdtype(dtype, "real floating")
-            )
+            floating = _small_float(dtype) or (not _ml_integer(dtype) and xp.isdtype(dtype, kinds))
         except (TypeError, ValueError, AttributeError):
             raise TypeError(f"dtype={dtype!r} is not a dtype of {backend.name}") from None
         if not floating:
-            raise TypeError(f"dtype must be a real floating dtype, got {dtype!r}")
+            what = "a real or complex" if func == "logsumexp" else "a real"
+            raise TypeError(f"dtype must be {what} floating dtype, got {dtype!r}")
         result = dtype
     else:
         xdt = x.dtype
@@ -111,15 +115,23 @@ def dtypes(x: Any, dtype: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
         if xp.isdtype(xdt, "real floating"):
             result = xdt
         elif xp.isdtype(xdt, "complex floating"):
-            raise TypeError(
-                f"complex input is not supported (got dtype {xdt}); softmax of complex "
-                "numbers has no ordering to shift by"
-            )
+            if func != "logsumexp":
+                raise TypeError(
+                    f"complex input is not supported by {func} (got dtype {xdt}): complex "
+                    "numbers have no ordering to shift by; logsumexp accepts complex input"
+                )
+            result = xdt
         elif xp.isdtype(xdt, ("integral", "bool")):
             result = _default_float(x, xp)
         else:
             raise TypeError(f"x has dtype {xdt!r}, which is not a real number type")
-    if _small_float(result) or xp.finfo(result).bits < 32:
+        if b is not None:
+            # SciPy's xp_promote(force_floating=True): integer or bool weights
+            # count as the default floating dtype (float32 x, int b -> float64)
+            floating_b = ("real floating", "complex floating")
+            bdt = b.dtype if xp.isdtype(b.dtype, floating_b) else _default_float(x, xp)
+            result = xp.result_type(result, bdt)
+    if _small_float(result) or (xp.isdtype(result, "real floating") and xp.finfo(result).bits < 32):
         # float16 [60000, 0] would overflow its sum: compute in float32
         return xp.float32, result
     return result, result
@@ -242,6 +254,35 @@ def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
             )
         where = xp.broadcast_to(where, tuple(x.shape))
     return where
+
+
+def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> Any:
+    """``b`` as an array of x's library and device, broadcast to x's shape."""
+    if b is None:
+        return None
+    if isinstance(b, (bool, int, float, complex, list, tuple)):
+        try:
+            b = xp.asarray(b, device=getattr(x, "device", None))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"b={b!r} is not a rectangular array of numbers: {exc}") from None
+    bb = backend_of(b)
+    if bb is not backend:
+        raise TypeError(
+            f"b must be an array of the same library as x ({backend.name}) or a Python "
+            f"number/list, got {type(b).__module__}.{type(b).__name__}"
+        )
+    if not xp.isdtype(b.dtype, ("bool", "integral", "real floating", "complex floating")):
+        raise TypeError(f"b must have a numeric dtype, got {b.dtype}")
+    if broadcast_shapes(tuple(b.shape), tuple(x.shape)) != tuple(x.shape):
+        raise ValueError(
+            f"b of shape {tuple(b.shape)} does not broadcast to x's shape {tuple(x.shape)}"
+        )
+    bdev, xdev = getattr(b, "device", None), getattr(x, "device", None)
+    if bdev is not None and xdev is not None and bdev != xdev:
+        raise ValueError(f"b is on device {bdev} but x is on {xdev}")
+    if tuple(b.shape) != tuple(x.shape):
+        b = xp.broadcast_to(b, tuple(x.shape))
+    return b
 
 
 def reduced_size(shape: tuple[Any, ...], axes: tuple[int, ...]) -> float:

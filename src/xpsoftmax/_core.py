@@ -211,3 +211,227 @@ def logsumexp(
     if not keepdims:
         out = xp.squeeze(out, axis=axes)
     return out
+
+
+# -- weights, signs and complex input (scipy.special.logsumexp's b=/return_sign=) --------
+#
+# Each term is b_i * exp(x_i).  Its log-magnitude is rho_i = Re(x_i) + log|b_i| and
+# its phase phi_i = Im(x_i) + arg(b_i) (for real input: its sign).  The term of
+# the largest magnitude, rho = m, is taken out exactly, as in the unweighted
+# case: exp(rho_i - m) is 1 exactly there, so the sum of the others, divided by
+# it, goes through log1p without cancellation (logsumexp([0, -40], b=[1, 1e-3])
+# keeps its 4.25e-21).  SciPy pivots on the largest Re(x) alone, which loses the
+# result when the weights decide which term dominates.
+#
+# An entry whose weight is 0 is dead: it contributes nothing even where x is inf
+# or NaN (scipy's rule).  Where the result of the shifted form is not finite
+# (an infinite entry, a total that is 0 or overflows, NaN), the direct
+# log(sum(b * exp(x))) decides, as in SciPy, so the infinities follow the
+# library's complex exp/log (C99 on NumPy).
+
+
+def _nonfinite_slices(out: Array, xp: Namespace) -> Array:
+    return xp.logical_not(xp.isfinite(out))
+
+
+def _direct_sum(x: Array, b: Array | None, dead: Array, use: Array, ops: Ops) -> Array:
+    """sum(b * exp(x)) over the live entries, where ``use`` (per slice) says it is needed.
+
+    Elsewhere x is replaced by 0 so that its exp cannot overflow and poison the
+    gradient through the unselected branch of the final ``where``.
+    """
+    xp = ops.xp
+    zero = ops.scalar(0.0, x)
+    xs = xp.where(use, x, zero)
+    term = xp.exp(xs) if b is None else b * xp.exp(xs)
+    return xp.where(dead, ops.scalar(0.0, term), term)
+
+
+def _weights_dead(
+    x: Array, b: Array | None, mask: Array | None, ops: Ops
+) -> tuple[Array, Array | None]:
+    """(dead entries, b with its zeros replaced by 1 for the logs' sake)."""
+    xp = ops.xp
+    dead = xp.zeros(x.shape, dtype=xp.bool, device=_device(x))
+    b_safe = None
+    if b is not None:
+        zero_w = b == 0
+        dead = xp.logical_or(dead, zero_w)
+        b_safe = xp.where(zero_w, ops.scalar(1.0, b), b)
+    if mask is not None:
+        dead = xp.logical_or(dead, xp.logical_not(mask))
+    return dead, b_safe
+
+
+def _squeeze(a: Array, axes: tuple[int, ...], keepdims: bool, xp: Namespace) -> Array:
+    return a if keepdims else xp.squeeze(a, axis=axes)
+
+
+def logsumexp_signed(
+    x: Array,
+    b: Array | None,
+    axes: tuple[int, ...],
+    mask: Array | None,
+    keepdims: bool,
+    return_sign: bool,
+    ops: Ops,
+) -> Array | tuple[Array, Array]:
+    """log|sum(b * exp(x))| and sign(sum) over ``axes`` for real ``x`` (and ``b``).
+
+    Without ``return_sign`` a negative total gives NaN; an exactly cancelling
+    (or empty, all-zero-weight) total gives -inf with sign 0.
+    """
+    xp = ops.xp
+    if b is None and mask is None and not return_sign:  # pragma: no cover - api routes it
+        return logsumexp(x, axes, mask, keepdims, ops)
+    dead, b_safe = _weights_dead(x, b, mask, ops)
+    ninf = ops.scalar(-math.inf, x)
+    one = ops.scalar(1.0, x)
+    zero = ops.scalar(0.0, x)
+    if b_safe is None:
+        rho = x
+        s = xp.ones_like(x)
+    else:
+        rho = x + xp.log(xp.abs(b_safe))
+        s = xp.sign(b_safe)
+    rho = xp.where(dead, ninf, rho)
+    mx, shift = _shift(rho, axes, ops)
+    e = xp.exp(rho - shift)
+    is_max = xp.logical_and(rho == mx, xp.logical_not(dead))
+    s_max = xp.where(is_max, s, zero)
+    # the maximal terms are +-1 exactly: e*s - s_max is exactly the other terms
+    # (the maxima's own terms still carry their gradient through e)
+    terms = s * e - s_max
+    if b is not None:
+        # a zero weight's term is 0, but its derivative in b is exp(x - shift):
+        # add it with value 0 so that grad wrt b is right there too
+        z0 = xp.where(xp.logical_and(b == 0, xp.isfinite(x)), xp.minimum(x - shift, zero), ninf)
+        terms = terms + xp.where(b == 0, b * xp.exp(z0), zero)
+    rest = xp.sum(terms, axis=axes, keepdims=True)
+    c = xp.sum(s_max, axis=axes, keepdims=True)
+    sigma = xp.where(c < 0, -one, one)
+    # c != 0: sum/exp(m) = sigma * (1 + u), u = sigma*rest + (|c| - 1)
+    u = sigma * rest + (xp.abs(c) - 1.0)
+    u_pos = xp.where(u >= -1.0, u, zero)
+    u_neg = xp.where(u < -1.0, u, -2.0 * one)
+    log_a = xp.where(u >= -1.0, xp.log1p(u_pos), xp.log(-1.0 - u_neg))
+    sign_a = sigma * xp.where(u > -1.0, one, xp.where(u < -1.0, -one, zero))
+    # c == 0: the maxima cancel exactly; the rest is the total
+    rest_nz = xp.where(rest == 0, one, rest)
+    log_b = xp.where(rest == 0, ninf, xp.log(xp.abs(rest_nz)))
+    sign_b = xp.sign(rest)
+    cancel = c == 0
+    out = shift + xp.where(cancel, log_b, log_a)
+    sgn = xp.where(cancel, sign_b, sign_a)
+    # infinite entries, an overflowing total, NaN: the direct sum decides
+    bad = _nonfinite_slices(out, xp)
+    total = xp.sum(_direct_sum(x, b, dead, bad, ops), axis=axes, keepdims=True)
+    total = xp.where(bad, total, one)
+    out = xp.where(bad, xp.log(xp.abs(total)), out)
+    sgn = xp.where(bad, xp.sign(total), sgn)
+    out = _squeeze(out, axes, keepdims, xp)
+    sgn = _squeeze(sgn, axes, keepdims, xp)
+    if return_sign:
+        return out, sgn
+    return xp.where(sgn < 0, ops.scalar(math.nan, out), out)
+
+
+def _wrap_phase(theta: Array, ops: Ops) -> Array:
+    """theta wrapped to (-pi, pi]; unchanged (to full relative accuracy) inside."""
+    xp = ops.xp
+    k = xp.round(theta / math.tau)
+    w = theta - k * math.tau
+    w = xp.where(w > math.pi, w - math.tau, w)
+    w = xp.where(w <= -math.pi, w + math.tau, w)
+    return xp.where(xp.abs(theta) <= math.pi, theta, w)
+
+
+def logsumexp_complex(
+    x: Array,
+    b: Array | None,
+    axes: tuple[int, ...],
+    mask: Array | None,
+    keepdims: bool,
+    return_sign: bool,
+    ops: Ops,
+) -> Array | tuple[Array, Array]:
+    """log(sum(b * exp(x))) for complex ``x`` (``b`` of x's complex dtype or None).
+
+    The result's imaginary part is wrapped to (-pi, pi].  With
+    ``return_sign``: (log|sum| (real), the phase sum/|sum| (complex)).
+    """
+    xp = ops.xp
+    dead, b_safe = _weights_dead(x, b, mask, ops)
+    xr, xi = xp.real(x), xp.imag(x)
+    ninf = ops.scalar(-math.inf, xr)
+    zero = ops.scalar(0.0, xr)
+    if b_safe is None:
+        rho, phi = xr, xi
+    else:
+        rho = xr + xp.log(xp.abs(b_safe))
+        phi = xi + xp.atan2(xp.imag(b_safe), xp.real(b_safe))
+    dead = xp.logical_or(dead, rho == -math.inf)
+    rho = xp.where(dead, ninf, rho)
+    mx, shift = _shift(rho, axes, ops)
+    is_max = xp.logical_and(rho == mx, xp.logical_not(dead))
+    # the pivot's phase: among the terms of maximal modulus, the largest phase
+    phi_k = xp.max(xp.where(is_max, phi, ninf), axis=axes, keepdims=True)
+    phi_k = xp.where(xp.isfinite(phi_k), phi_k, zero)
+    dphi = xp.where(dead, zero, phi - phi_k)
+    e = xp.exp(rho - shift)
+    is_piv = xp.logical_and(is_max, dphi == 0)
+    piv = xp.astype(is_piv, xr.dtype)
+    # pivot terms are 1 + 0i exactly: subtracting 1 there leaves the others
+    p = xp.sum(e * xp.cos(dphi) - piv, axis=axes, keepdims=True)
+    p = p + (xp.sum(piv, axis=axes, keepdims=True) - 1.0)
+    q = xp.sum(e * xp.sin(dphi), axis=axes, keepdims=True)
+    # log(1 + p + iq): |.|^2 - 1 = p(2 + p) + q^2 without cancellation near 0
+    mod2m1 = p * (2.0 + p) + q * q
+    ok = mod2m1 > -1.0
+    log_abs = xp.where(ok, 0.5 * xp.log1p(xp.where(ok, mod2m1, zero)), ninf)
+    re = shift + log_abs
+    im = _wrap_phase(phi_k + xp.atan2(q, 1.0 + p), ops)
+    # infinities, a zero or overflowing total, NaN: the direct form decides
+    bad = xp.logical_or(_nonfinite_slices(re, xp), _nonfinite_slices(im, xp))
+    total = xp.sum(_direct_sum(x, b, dead, bad, ops), axis=axes, keepdims=True)
+    total = xp.where(bad, total, xp.ones_like(total))
+    if return_sign:
+        re = xp.where(bad, xp.log(xp.abs(total)), re)
+        phase = xp.cos(im) + xp.sin(im) * 1j
+        sgn = xp.where(bad, xp.sign(total), xp.astype(phase, x.dtype))
+        return _squeeze(re, axes, keepdims, xp), _squeeze(sgn, axes, keepdims, xp)
+    direct = xp.log(total)
+    direct = xp.real(direct) + _wrap_phase(xp.imag(direct), ops) * 1j
+    main = re + im * 1j
+    out = xp.where(bad, xp.astype(direct, x.dtype), xp.astype(main, x.dtype))
+    return _squeeze(out, axes, keepdims, xp)
+
+
+def logmeanexp(
+    x: Array, axes: tuple[int, ...], mask: Array | None, keepdims: bool, ops: Ops
+) -> Array:
+    """log(mean(exp(x))) over ``axes``, the mean over the live entries.
+
+    Shifted by the maximum this is m + log1p(t) - log(n), which cancels where
+    the mean of exp is near 1.  There (|result| < 1) the unshifted
+    log1p(mean(expm1(x))) is used instead: mean(exp(x)) - 1 = mean(expm1(x))
+    with no cancellation, and no exp can overflow since the mean is below e.
+    A slice with no live entry gives NaN (0/0).
+    """
+    xp = ops.xp
+    _, _, shift, log_norm = _log_normalizer(x, axes, mask, ops, keep_z=False)
+    if mask is None:
+        n = ops.scalar(float(math.prod(x.shape[a] for a in axes)), x)
+    else:
+        n = xp.sum(xp.astype(mask, x.dtype), axis=axes, keepdims=True)
+    n_safe = xp.where(n > 0, n, ops.scalar(1.0, x))
+    shifted = shift + log_norm - xp.log(n_safe)
+    near = xp.logical_and(xp.abs(shifted) < 1.0, n > 0)
+    zero = ops.scalar(0.0, x)
+    # elsewhere x is replaced by 0 so that no expm1 overflows into the gradient
+    use = near if mask is None else xp.logical_and(near, mask)
+    em1 = xp.where(use, xp.expm1(xp.where(use, x, zero)), zero)
+    mean_em1 = xp.sum(em1, axis=axes, keepdims=True) / n_safe
+    out = xp.where(near, xp.log1p(xp.where(near, mean_em1, zero)), shifted)
+    out = xp.where(n > 0, out, ops.scalar(math.nan, out))
+    return _squeeze(out, axes, keepdims, xp)

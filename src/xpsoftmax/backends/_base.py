@@ -10,7 +10,7 @@ from .. import _core
 
 Array = Any
 
-FUNCS = ("softmax", "log_softmax", "logsumexp")
+FUNCS = ("softmax", "log_softmax", "logsumexp", "logmeanexp")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,23 @@ class Call:
     keepdims: bool
     compute_dtype: Any
     result_dtype: Any
+    #: logsumexp's weights, None or an array of x's shape in ``compute_dtype``
+    b: Array | None = None
+    #: logsumexp returns (log|sum|, sign) instead of NaN for a negative sum
+    return_sign: bool = False
+    #: x is complex (logsumexp only)
+    complex_input: bool = False
+
+    @property
+    def extended(self) -> bool:
+        """Beyond the plain reductions the adapters' fast kernels serve:
+        weights, signs, complex input, logmeanexp."""
+        return (
+            self.b is not None
+            or self.return_sign
+            or self.complex_input
+            or self.func == "logmeanexp"
+        )
 
 
 class Backend:
@@ -164,6 +181,16 @@ class Backend:
 
 
 def run_core(call: Call, ops: _core.Ops) -> Array:
+    if call.func == "logmeanexp":
+        return _core.logmeanexp(call.x, call.axes, call.mask, call.keepdims, ops)
+    if call.func == "logsumexp" and call.complex_input:
+        return _core.logsumexp_complex(
+            call.x, call.b, call.axes, call.mask, call.keepdims, call.return_sign, ops
+        )
+    if call.func == "logsumexp" and (call.b is not None or call.return_sign):
+        return _core.logsumexp_signed(
+            call.x, call.b, call.axes, call.mask, call.keepdims, call.return_sign, ops
+        )
     if call.func == "logsumexp":
         return _core.logsumexp(call.x, call.axes, call.mask, call.keepdims, ops)
     fn = _core.softmax if call.func == "softmax" else _core.log_softmax

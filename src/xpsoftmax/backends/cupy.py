@@ -48,6 +48,8 @@ class CupyBackend(Backend):
         """None if the fused kernel serves ``call``, else why not."""
         from . import _cuda_kernels
 
+        if call.extended:
+            return "the fused kernel takes no weights, signs, complex input or logmeanexp"
         x = call.x
         return _cuda_kernels.gap(
             call.func,
@@ -77,6 +79,8 @@ class CupyBackend(Backend):
             return out.reshape(out_shape)
 
     def _native_gap(self, call: Call) -> str | None:
+        if call.b is not None or call.return_sign or call.complex_input:
+            return "cupyx.scipy.special is not used for weights, signs or complex input"
         if call.mask is not None:
             return "cupyx.scipy.special takes no where= mask"
         if call.func != "logsumexp" and len(call.axes) != 1:

@@ -205,7 +205,10 @@ class DaskBackend(Backend):
 
     def run_portable(self, call: Call, xp: Any) -> Any:
         x = call.x
-        if not self._slices_in_chunks(x, call.axes):
+        if call.extended or not self._slices_in_chunks(x, call.axes):
+            # weights (chunked as they come: Dask's elementwise operations
+            # unify the chunks), signs, complex input, logmeanexp: the core on
+            # the Dask namespace, lazy
             return super().run_portable(call, xp)
         return self._map_blocks(call)
 

@@ -35,13 +35,20 @@ class JaxOps(_core.Ops):
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(func: str, axes: tuple[int, ...], keepdims: bool, native: bool) -> Any:
+def _compiled(
+    func: str,
+    axes: tuple[int, ...],
+    keepdims: bool,
+    native: bool,
+    return_sign: bool = False,
+    complex_input: bool = False,
+) -> Any:
     """One jitted function per static arguments; jax caches per shape/dtype inside."""
     import jax
     import jax.numpy as jnp
 
-    def fn(x: Any, mask: Any) -> Any:
-        call = Call(func, x, axes, mask, keepdims, x.dtype, x.dtype)
+    def fn(x: Any, mask: Any, b: Any = None) -> Any:
+        call = Call(func, x, axes, mask, keepdims, x.dtype, x.dtype, b, return_sign, complex_input)
         if native:
             return _native(call)
         return run_core(call, JaxOps(jnp))
@@ -57,7 +64,16 @@ def _native(call: Call) -> Any:
         return jax.nn.softmax(x, axis=axes, where=mask)
     if call.func == "log_softmax":
         return jax.nn.log_softmax(x, axis=axes, where=mask)
-    return jax.nn.logsumexp(x, axis=axes, keepdims=call.keepdims, where=mask)
+    if call.func == "logmeanexp":
+        return jax.nn.logmeanexp(x, axis=axes, keepdims=call.keepdims, where=mask)
+    return jax.nn.logsumexp(
+        x,
+        axis=axes,
+        b=call.b,
+        keepdims=call.keepdims,
+        return_sign=call.return_sign,
+        where=mask,
+    )
 
 
 class JaxBackend(Backend):
@@ -65,7 +81,7 @@ class JaxBackend(Backend):
     module = "jax"
     compat_predicate = "is_jax_array"
     namespace_module = "jax.numpy"
-    native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
+    native_funcs = frozenset({"softmax", "log_softmax", "logsumexp", "logmeanexp"})
     # jax.nn.softmax is our algorithm, mask included: its where= fills masked
     # entries with 0, a fully masked slice is all 0 with zero (finite)
     # gradients, and NaN/+inf/only -inf slices give NaN like ours, under both
@@ -146,10 +162,16 @@ class JaxBackend(Backend):
     def _run(self, call: Call, native: bool) -> Any:
         import jax
 
-        if isinstance(call.x, jax.core.Tracer) or isinstance(call.mask, jax.core.Tracer):
+        traced = (call.x, call.mask, call.b)
+        if any(isinstance(a, jax.core.Tracer) for a in traced):
             # inside the caller's transformation: just trace through
             return _native(call) if native else run_core(call, JaxOps(self.namespace(call.x)))
-        return _compiled(call.func, call.axes, call.keepdims, native)(call.x, call.mask)
+        fn = _compiled(
+            call.func, call.axes, call.keepdims, native, call.return_sign, call.complex_input
+        )
+        if call.b is None:
+            return fn(call.x, call.mask)
+        return fn(call.x, call.mask, call.b)
 
     def run_portable(self, call: Call, xp: Any) -> Any:
         return self._run(call, native=False)

@@ -731,7 +731,9 @@ class NumpyBackend(Backend):
         return NumpyOps(xp)
 
     def run_portable(self, call: Call, xp: Any) -> Any:
-        out = run_blocked(call, xp, self.errstate)
+        # weights, signs, complex input and logmeanexp run the core unblocked:
+        # correctness first, the blocked path serves the plain reductions
+        out = None if call.extended else run_blocked(call, xp, self.errstate)
         if out is None:
             with _row_buffer(call.x, call.axes):
                 return run_core(call, self.ops(xp))

@@ -50,6 +50,10 @@ class TorchBackend(Backend):
         return dtype
 
     def _native_gap(self, call: Call) -> str | None:
+        if call.b is not None or call.return_sign:
+            return "torch.logsumexp takes no weights (b=) and returns no sign"
+        if call.complex_input:
+            return "torch's kernels are not used for complex input"
         if call.mask is not None:
             return "torch's kernels take no where= mask"
         if call.func != "logsumexp" and len(call.axes) != 1:
@@ -87,6 +91,8 @@ class TorchBackend(Backend):
         x = call.x
         if not x.is_cuda:
             return "not a CUDA tensor"
+        if call.extended:
+            return "the fused kernel takes no weights, signs, complex input or logmeanexp"
         if call.func == "softmax":
             return "torch.softmax is as accurate"
         import torch

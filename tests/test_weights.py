@@ -1,0 +1,381 @@
+"""logsumexp's weights (b=), return_sign= and complex input, and logmeanexp,
+on every CPU backend, against mpmath.
+
+Error bound (absolute, u the unit roundoff, t_i = b_i exp(x_i), S = sum t_i,
+n the slice length): each term carries relative error (|x_i| + |log|b_i|| + n + 2) u
+from the shift, exp and the sum, so
+``|err(log|S|)| <= 4 u (sum |t_i| (|x_i| + |log|b_i|| + n + 2) / |S| + |log|S||)``
+(the factor 4 for the library's exp/log1p/atan2); for complex input the same
+bound holds for the imaginary part (the phase) and the real part.  The
+bound is small exactly where the problem is well conditioned (no
+cancellation in S), so the cases that discriminate the log1p form
+(``logsumexp([0, -40], b=[1, 1e-3])`` is 4.25e-21, naive 0) are held to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import xpsoftmax as xs
+from xpsoftmax import backends
+
+mpmath.mp.dps = 60
+BACKENDS = ["numpy", "torch", "jax", "dask", "strict"]
+INF, NAN = math.inf, math.nan
+
+
+@contextlib.contextmanager
+def _context(name):
+    if name == "jax":
+        import jax
+
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
+def _backend(name):
+    be = backends.by_name(name)
+    why = be.available()
+    if why is not None:
+        pytest.skip(why)
+    return be
+
+
+def _np(be, a):
+    if isinstance(a, tuple):
+        return tuple(_np(be, v) for v in a)
+    return np.asarray(be.to_numpy(a))
+
+
+def mp_lse(x, b=None, return_sign=False):
+    """mpmath log(sum(b exp(x))) of one 1-d slice (zero weights skipped)."""
+    x = np.asarray(x)
+    b = np.ones(x.shape) if b is None else np.broadcast_to(np.asarray(b), x.shape)
+    cplx = np.iscomplexobj(x) or np.iscomplexobj(b)
+    terms = []
+    for xi, bi in zip(x.tolist(), b.tolist(), strict=True):
+        if bi == 0:
+            continue
+        if cplx:
+            terms.append(mpmath.mpc(bi) * mpmath.exp(mpmath.mpc(xi)))
+        else:
+            terms.append(mpmath.mpf(bi) * mpmath.exp(mpmath.mpf(xi)))
+    s = mpmath.fsum(terms) if terms else mpmath.mpf(0)
+    scale = (
+        mpmath.fsum(
+            abs(t) * (abs(mpmath.mpf(abs(complex(xi)))) + abs(mpmath.log(abs(bi))) + len(x) + 2)
+            for t, xi, bi in zip(
+                terms,
+                [v for v, w in zip(x.tolist(), b.tolist(), strict=True) if w != 0],
+                [w for w in b.tolist() if w != 0],
+                strict=True,
+            )
+        )
+        if terms
+        else mpmath.mpf(0)
+    )
+    if s == 0:
+        return (-INF, 0.0, 0.0) if return_sign or not cplx else (complex(-INF, 0), 0.0)
+    cond = float(scale / abs(s))
+    if cplx:
+        lg = mpmath.log(s)
+        if return_sign:
+            return float(lg.real), complex(s / abs(s)), cond
+        return complex(lg), cond
+    if return_sign:
+        return float(mpmath.log(abs(s))), float(mpmath.sign(s)), cond
+    return (float(mpmath.log(s)) if s > 0 else NAN), cond
+
+
+def _close(got, want, cond):
+    eps = np.finfo(np.float64).eps / 2
+    got, want = complex(got), complex(want)
+    for g, w in ((got.real, want.real), (got.imag, want.imag)):
+        if not math.isfinite(w):
+            assert g == w or (math.isnan(g) and math.isnan(w)), (got, want)
+            continue
+        tol = 4 * eps * (cond + abs(w))
+        assert abs(g - w) <= tol, f"got {got!r}, want {want!r} (tol {tol:.3g})"
+
+
+# (x, b) slices with a well-conditioned or exactly known result
+REAL_CASES = [
+    ([0.0, -40.0], [1.0, 1e-3]),  # log1p form: 4.2484e-21, naive 0
+    ([0.0, 0.5], [1.0, 1e-10]),  # the weight decides the pivot; scipy loses 5 digits
+    ([1.0, 2.0], [1.0, -1.0]),  # negative total
+    ([1.0, 2.0, 3.0], [2.0, -0.5, 0.25]),
+    ([1000.0, 999.0], [-1.0, 3.0]),  # shifted, positive total
+    ([-1000.0, -1001.0], [1.0, 1.0]),
+    ([0.0, 0.0, 0.0], [1.0, 1.0, -1.0]),  # ties, partial cancellation
+    ([3.0, 3.0], [1.0, -1.0]),  # exact cancellation: (-inf, 0)
+    ([INF, 1.0], [0.0, 1.0]),  # zero weight at inf: contributes nothing
+    ([NAN, 1.0], [0.0, 2.0]),  # zero weight at NaN
+    ([-INF, -INF], [1.0, -1.0]),
+    ([5.0, 7.0], [0.0, 0.0]),  # all weights zero: -inf
+    ([0.0, -30.0, -60.0], [1.0, 1.0, 1.0]),
+]
+SPECIAL = {  # (x, b) -> (log|s|, sign): the IEEE / SciPy direct-sum results
+    ((INF, 1.0), (1.0, 1.0)): (INF, 1.0),
+    ((INF, 1.0), (-1.0, 1.0)): (INF, -1.0),
+    ((INF, INF), (1.0, -1.0)): (NAN, NAN),
+    ((NAN, 1.0), (1.0, 1.0)): (NAN, NAN),
+    ((INF, INF), (0.0, 1.0)): (INF, 1.0),  # scipy: NaN (0 * inf in its direct sum)
+    ((0.0, 1.0), (INF, 1.0)): (INF, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("case", REAL_CASES + [(list(k[0]), list(k[1])) for k in SPECIAL])
+def test_weights_and_sign(name, case):
+    be = _backend(name)
+    x, b = (np.array(v) for v in case)
+    key = (tuple(case[0]), tuple(case[1]))
+    with _context(name), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        xa, ba = be.from_numpy(x), be.from_numpy(b)
+        val, sgn = _np(be, xs.logsumexp(xa, b=ba, return_sign=True))
+        plain = _np(be, xs.logsumexp(xa, b=ba))
+    if key in SPECIAL:
+        want_v, want_s = SPECIAL[key]
+        cond = 0.0
+    else:
+        want_v, want_s, cond = mp_lse(x, b, return_sign=True)
+    _close(val, want_v, cond)
+    assert (sgn == want_s) or (math.isnan(sgn) and math.isnan(want_s)), (sgn, want_s)
+    want_plain = want_v if want_s > 0 or want_s == 0 else NAN
+    _close(plain, want_plain, cond)
+
+
+def test_issue_examples():
+    assert xs.logsumexp([INF, 1.0], b=[0, 1]) == 1.0
+    assert math.isnan(xs.logsumexp([1.0, 2.0], b=[1, -1]))
+    v, s = xs.logsumexp([1.0, 2.0], b=[1, -1], return_sign=True)
+    assert (float(v), float(s)) == (float(mpmath.log(mpmath.e**2 - mpmath.e)), -1.0)
+    assert xs.logsumexp([1.0, 1.0], b=[1, -1], return_sign=True) == (-INF, 0.0)
+    assert float(xs.logsumexp([0.0, -40.0], b=[1, 1e-3])) == pytest.approx(
+        float(mpmath.log1p(mpmath.mpf(1e-3) * mpmath.exp(-40))), rel=1e-14
+    )
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_weights_broadcast_axes_keepdims(name):
+    be = _backend(name)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4, 5)) * 5
+    b = rng.normal(size=(4, 1))  # broadcast along the first and last axes
+    bb = np.broadcast_to(b, x.shape)
+    with _context(name):
+        got = _np(
+            be,
+            xs.logsumexp(
+                be.from_numpy(x), axis=(0, 2), b=be.from_numpy(b), keepdims=True, return_sign=True
+            ),
+        )
+    assert got[0].shape == (1, 4, 1) and got[1].shape == (1, 4, 1)
+    for j in range(4):
+        want = mp_lse(x[:, j, :].ravel(), bb[:, j, :].ravel(), return_sign=True)
+        _close(got[0][0, j, 0], want[0], want[2])
+        assert got[1][0, j, 0] == want[1]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_weights_with_where(name):
+    be = _backend(name)
+    x = np.array([[1.0, NAN, 3.0], [INF, 0.0, 0.5]])
+    b = np.array([[2.0, 1.0, -1.0], [1.0, 1.0, 1.0]])
+    w = np.array([[True, False, True], [False, True, True]])
+    with _context(name), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = _np(
+            be,
+            xs.logsumexp(
+                be.from_numpy(x), b=be.from_numpy(b), where=be.from_numpy(w), return_sign=True
+            ),
+        )
+    for r in range(2):
+        want = mp_lse(x[r][w[r]], b[r][w[r]], return_sign=True)
+        _close(got[0][r], want[0], want[2])
+        assert got[1][r] == want[1]
+
+
+def test_dtype_promotion_as_scipy():
+    x32 = np.array([1.0, 2.0], np.float32)
+    assert xs.logsumexp(x32, b=np.array([1, 2])).dtype == np.float64  # int weights: default float
+    assert xs.logsumexp(x32, b=np.array([1, 2], np.float32)).dtype == np.float32
+    assert xs.logsumexp(x32, b=np.array([1.0, 2.0])).dtype == np.float64
+    assert xs.logsumexp(x32, b=np.array([1, 1j], np.complex64)).dtype == np.complex64
+    v, s = xs.logsumexp(np.array([1j, 2.0]), return_sign=True)
+    assert v.dtype == np.float64 and s.dtype == np.complex128
+    h = xs.logsumexp(
+        np.array([1.0, 2.0], np.float16), b=np.array([1, -1], np.float16), return_sign=True
+    )
+    assert h[0].dtype == np.float16 and h[1].dtype == np.float16
+
+
+def test_weights_errors():
+    import torch
+
+    with pytest.raises(TypeError, match=r"^b must be an array of the same library as x"):
+        xs.logsumexp(np.ones(3), b=torch.ones(3))
+    with pytest.raises(ValueError, match=r"^b of shape \(2,\) does not broadcast"):
+        xs.logsumexp(np.ones(3), b=np.ones(2))
+    with pytest.raises(TypeError, match="return_sign must be a bool"):
+        xs.logsumexp(np.ones(3), return_sign="yes")
+    with pytest.raises(TypeError, match="b must have a numeric dtype"):
+        xs.logsumexp(np.ones(3), b=np.array(["a", "b", "c"]))
+    with pytest.raises(ValueError, match=r"impl='native' cannot serve this call: torch\.logsumexp"):
+        xs.logsumexp(torch.ones(3), b=torch.ones(3), impl="native")
+
+
+def test_input_not_mutated():
+    x, b = np.array([1.0, np.inf, 2.0]), np.array([1.0, 0.0, -3.0])
+    xc, bc = x.copy(), b.copy()
+    xs.logsumexp(x, b=b, return_sign=True)
+    np.testing.assert_array_equal(x, xc)
+    np.testing.assert_array_equal(b, bc)
+
+
+def test_numpy_large_input_with_weights_runs_unblocked_and_right():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 1000))  # above the blocked path's threshold
+    b = rng.uniform(-1, 2, size=(1000,))
+    got = xs.logsumexp(x, b=b, return_sign=True)
+    for r in (0, 299, 599):
+        want = mp_lse(x[r], b, return_sign=True)
+        _close(got[0][r], want[0], want[2])
+        assert got[1][r] == want[1]
+
+
+# -- complex ------------------------------------------------------------------------
+COMPLEX_CASES = [
+    ([1j * math.pi, 1j * math.pi], None),  # imaginary part pi, not -pi
+    ([0, 2.2e-17j], None),  # tiny imaginary part to full relative accuracy
+    ([1 + 2j, -3 + 0.5j, 0.25 - 3j], None),  # every quadrant
+    ([-1 - 2j, -0.5 + 2.5j, 2 - 1j, 1.5 + 1e-3j], None),
+    ([1000 + 1j, 999 - 2j], None),
+    ([0.0 + 0j, -40 + 0j], [1.0, 1e-3]),
+    ([1 + 1j, 2 - 1j], [1.0, -1.0]),  # real negative weight: phase pi
+    ([0.3 + 0j, -0.2 + 0j], [1 + 1j, -2 - 0.5j]),  # complex weights
+    ([1e-20j, -1e-20j, 3e-20j], None),
+]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("case", COMPLEX_CASES)
+def test_complex(name, case):
+    be = _backend(name)
+    x = np.array(case[0], dtype=np.complex128)
+    b = None if case[1] is None else np.array(case[1])
+    if b is not None and not np.iscomplexobj(b):
+        b = b.astype(np.float64)
+    want, cond = mp_lse(x, b)
+    want_abs, want_sign, _ = mp_lse(x, b, return_sign=True)
+    with _context(name):
+        kw = {} if b is None else {"b": be.from_numpy(b)}
+        got = complex(_np(be, xs.logsumexp(be.from_numpy(x), **kw)))
+        gv, gs = _np(be, xs.logsumexp(be.from_numpy(x), return_sign=True, **kw))
+    _close(got, want, cond)
+    assert -math.pi < got.imag <= math.pi
+    _close(float(gv), want_abs, cond)
+    _close(complex(gs), want_sign, cond)
+
+
+def test_complex_tiny_imaginary_relative():
+    got = complex(xs.logsumexp([0, 2.2e-17j]))
+    assert got.imag == pytest.approx(1.1e-17, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        [complex(INF, 0), 1],
+        [complex(INF, 1), 1],
+        [complex(-INF, 1)],
+        [complex(INF, INF)],
+        [complex(1, INF)],
+        [complex(-INF, -INF)],
+        [complex(INF, 2), complex(INF, -2)],
+        [complex(NAN, 0), 1],
+    ],
+)
+def test_complex_infinities_as_scipy(x):
+    scipy_special = pytest.importorskip("scipy.special")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = complex(scipy_special.logsumexp(np.array(x, complex)))
+        got = complex(xs.logsumexp(np.array(x, complex)))
+    for g, w in ((got.real, want.real), (got.imag, want.imag)):
+        assert g == w or (math.isnan(g) and math.isnan(w)), (got, want)
+
+
+def test_complex_rejected_by_softmax_with_a_pointer():
+    for f in (xs.softmax, xs.log_softmax, xs.logmeanexp):
+        with pytest.raises(TypeError, match="logsumexp accepts complex input"):
+            f(np.array([1 + 2j, 3j]))
+
+
+# -- logmeanexp -----------------------------------------------------------------------
+def mp_lme(row):
+    row = [mpmath.mpf(float(v)) for v in row]
+    if not row:
+        return NAN
+    return float(mpmath.log(mpmath.fsum(mpmath.exp(v) for v in row) / len(row)))
+
+
+LME_CASES = [
+    [1e-10, -1e-10, 3e-10],  # naive logsumexp - log(n) keeps 7 digits
+    [1e-300, -2e-300],
+    [0.0, 0.0],
+    [0.5, -1.0464, 0.1],
+    [1e-3, 2e-3, -5e-3, 4e-3],
+    [1000.0, 999.0],
+    [-1000.0, -1000.0, -999.0],
+    [3.0, -2.0, 0.0],
+    [-INF, 0.0],
+]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("row", LME_CASES)
+def test_logmeanexp(name, row):
+    be = _backend(name)
+    x = np.array(row)
+    want = mp_lme(row)
+    with _context(name):
+        got = float(_np(be, xs.logmeanexp(be.from_numpy(x))))
+    # each term's relative error (|x_i| + n + 2) u enters the mean with weight exp(x_i)/(n e^y)
+    u = np.finfo(np.float64).eps / 2
+    weights = [math.exp(v - want) / len(row) if math.isfinite(v) else 0.0 for v in row]
+    cond = sum(w * (abs(v) + len(row) + 2) for w, v in zip(weights, row, strict=True) if w)
+    assert abs(got - want) <= 4 * u * (cond + abs(want)), (got, want)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_logmeanexp_where_counts_live_entries(name):
+    be = _backend(name)
+    x = np.array([[1e-9, 500.0, -1e-9, 2e-9], [1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+    w = np.array([[True, False, True, True], [False, True, False, True], [False] * 4])
+    with _context(name):
+        got = _np(be, xs.logmeanexp(be.from_numpy(x), where=be.from_numpy(w)))
+    for r in range(2):
+        assert got[r] == pytest.approx(mp_lme(x[r][w[r]]), rel=1e-15)
+    assert math.isnan(got[2])  # no live entry: 0/0
+
+
+def test_logmeanexp_specials_and_empty():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert xs.logmeanexp([INF, 0.0]) == INF
+        assert math.isnan(xs.logmeanexp([NAN, 0.0]))
+        assert xs.logmeanexp([-INF, -INF]) == -INF
+        assert math.isnan(xs.logmeanexp(np.zeros((2, 0)))[0])
+    with pytest.raises(ValueError, match="impl='native' cannot serve"):
+        xs.logmeanexp(np.ones(3), impl="native")
