@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LANES = ROOT / "backends"
-BACKENDS = ("numpy", "torch", "jax", "cupy", "dask", "strict")
+BACKENDS = ("numpy", "torch", "jax", "cupy", "dask", "strict", "mlx", "tensorflow")
 
 
 def requirements(path: Path) -> list[str]:

@@ -266,3 +266,11 @@ def logsumexp(
     (array(inf), array(-inf), array(-inf))
     """
     return _dispatch("logsumexp", x, axis, keepdims, where, dtype, impl)
+
+
+# Inside tf.function, AutoGraph would rewrite this package's Python (which
+# branches only on shapes and arguments, never on values) and warn where it
+# cannot; the attribute is the mark tf.autograph.experimental.do_not_convert
+# sets, so AutoGraph calls these as they are.
+for _public in (softmax, log_softmax, logsumexp):
+    setattr(_public, "autograph_info__", frozenset())

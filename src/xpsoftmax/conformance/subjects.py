@@ -115,6 +115,14 @@ def make_array(target: Target, values: np.ndarray, dtype: str) -> Any:
             import jax.numpy as jnp
 
             return jnp.asarray(target.asarray(values.astype(np.float32)), dtype=jnp.bfloat16)
+        if name == "mlx":
+            import mlx.core as mx
+
+            return target.asarray(values.astype(np.float32)).astype(mx.bfloat16)
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return tf.cast(target.asarray(values.astype(np.float32)), tf.bfloat16)
         raise TypeError(f"{name} has no bfloat16")
     return target.asarray(np.asarray(values).astype(dtype))
 

@@ -1,0 +1,137 @@
+"""MLX: the portable core on ``mlx.core`` through a thin namespace shim,
+``mx.stop_gradient``, and ``mx.softmax``/``mx.logsumexp`` as the natives.
+
+``mlx.core`` is close to the array API standard but not there: its
+``asarray``/``full``/``zeros_like`` take no ``device=`` (MLX arrays live in
+unified memory; a *stream* on a device runs the operations), its boolean
+dtype is ``bool_``, and ``mx.array(np_float64_array)`` silently gives
+float32.  :class:`MlxNamespace` closes exactly those gaps for what the core
+and the argument handling call; everything else is ``mlx.core`` itself, so
+``mx.compile``, ``mx.grad`` and ``mx.vmap`` trace through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _core
+from ._base import Backend, Call
+
+
+class MlxNamespace:
+    """``mlx.core`` with the standard's signatures where they differ."""
+
+    def __init__(self) -> None:
+        import mlx.core as mx
+
+        self._mx = mx
+        self.bool = mx.bool_
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mx, name)
+
+    def asarray(self, obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+        # device is accepted for the standard's sake: MLX arrays have none
+        return self._mx.array(obj, dtype=dtype) if copy else self._mx.asarray(obj, dtype=dtype)
+
+    def full(self, shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        return self._mx.full(shape, fill_value, dtype=dtype)
+
+    def zeros_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        return self._mx.zeros(x.shape, dtype=x.dtype if dtype is None else dtype)
+
+    def astype(self, x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        return x.astype(dtype)
+
+
+class MlxOps(_core.Ops):
+    def stop_gradient(self, a: Any) -> Any:
+        import mlx.core as mx
+
+        return mx.stop_gradient(a)
+
+
+_DTYPES = ("float16", "bfloat16", "float32", "float64", "bool", "int8", "int16", "int32",
+           "int64", "uint8", "uint16", "uint32", "uint64", "complex64")  # fmt: skip
+
+
+class MlxBackend(Backend):
+    name = "mlx"
+    module = "mlx"
+    native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
+    # mx.softmax is the max-shifted exp / sum, as ours, and passes every
+    # conformance case (conformance/test_native.py records it);
+    # mx.logsumexp (and mlx.nn.log_softmax, x - logsumexp) lack the log1p
+    # form, so "auto" keeps ours for them
+    auto_native_funcs = frozenset({"softmax"})
+
+    def owns(self, x: Any) -> bool:
+        return type(x).__module__ == "mlx.core" and type(x).__name__ == "array"
+
+    def import_namespace(self) -> Any:
+        ns = self.__dict__.get("_namespace")
+        if ns is None:
+            ns = self._namespace = MlxNamespace()
+        return ns
+
+    def namespace(self, x: Any) -> Any:
+        return self.import_namespace()
+
+    def ops(self, xp: Any) -> _core.Ops:
+        return MlxOps(xp)
+
+    def devices(self) -> list[Any]:
+        import mlx.core as mx
+
+        devs = [mx.Device(mx.cpu)]
+        if mx.is_available(mx.gpu):
+            devs.append(mx.Device(mx.gpu))
+        return devs
+
+    def device_name(self, device: Any) -> str:
+        return "gpu" if "gpu" in str(device) else "cpu"
+
+    def from_numpy(self, a: Any, device: Any = None) -> Any:
+        import mlx.core as mx
+
+        # mx.array(float64 ndarray) gives float32: name the dtype
+        name = str(a.dtype)
+        dtype = getattr(mx, "bool_" if name == "bool" else name) if name in _DTYPES else None
+        return mx.array(a.copy(), dtype=dtype)
+
+    def to_numpy(self, a: Any) -> Any:
+        import mlx.core as mx
+        import numpy as np
+
+        if a.dtype == mx.bfloat16:  # NumPy has no bfloat16: widen exactly
+            a = a.astype(mx.float32)
+        return np.array(a, copy=True)
+
+    def normalize_dtype(self, dtype: Any) -> Any:
+        import mlx.core as mx
+
+        if isinstance(dtype, mx.Dtype):
+            return dtype
+        name = getattr(dtype, "__name__", None) or str(dtype)
+        name = {"bool": "bool_"}.get(name, name)
+        found = getattr(mx, name, None) if isinstance(name, str) else None
+        if not isinstance(found, mx.Dtype):
+            raise TypeError(f"{dtype!r} is not an MLX dtype")
+        return found
+
+    def _native_gap(self, call: Call) -> str | None:
+        if call.mask is not None:
+            return "MLX's kernels take no where= mask"
+        return None
+
+    def run_native(self, call: Call, xp: Any) -> Any:
+        import mlx.core as mx
+
+        axes = list(call.axes)
+        if call.func == "softmax":
+            return mx.softmax(call.x, axis=axes)
+        if call.func == "log_softmax":
+            import mlx.nn
+
+            return mlx.nn.log_softmax(call.x, axis=axes)
+        return mx.logsumexp(call.x, axis=axes, keepdims=call.keepdims)
