@@ -184,7 +184,9 @@ class MlxBackend(Backend):
         if call.func == "softmax":
             return mx.softmax(call.x, axis=axes)
         if call.func == "log_softmax":
-            import mlx.nn
-
-            return mlx.nn.log_softmax(call.x, axis=axes)
+            # mlx.nn.log_softmax's formula, not the function itself: it is
+            # mx.compile(shapeless=True)'d and segfaults on a length-one axis
+            # (MLX 0.32.4, CPU: shape (2, 1), axis -1)
+            x = call.x - mx.stop_gradient(mx.max(call.x, axis=axes, keepdims=True))
+            return x - mx.logsumexp(x, axis=axes, keepdims=True)
         return mx.logsumexp(call.x, axis=axes, keepdims=call.keepdims)
