@@ -273,4 +273,4 @@ def logsumexp(
 # cannot; the attribute is the mark tf.autograph.experimental.do_not_convert
 # sets, so AutoGraph calls these as they are.
 for _public in (softmax, log_softmax, logsumexp):
-    setattr(_public, "autograph_info__", frozenset())
+    _public.autograph_info__ = frozenset()  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ and the argument handling call; everything else is ``mlx.core`` itself, so
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import _core
 from ._base import Backend, Call
@@ -31,7 +31,9 @@ class MlxNamespace:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._mx, name)
 
-    def asarray(self, obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+    def asarray(
+        self, obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None
+    ) -> Any:
         # device is accepted for the standard's sake: MLX arrays have none
         return self._mx.array(obj, dtype=dtype) if copy else self._mx.asarray(obj, dtype=dtype)
 
@@ -116,7 +118,7 @@ class MlxBackend(Backend):
     # conformance suite, MLX 0.32.4 CPU): mx.softmax has mx.exp's error
     # (float64 results only float32-accurate) and flushes tiny results to 0;
     # mx.logsumexp and mlx.nn.log_softmax (x - logsumexp) lack the log1p form
-    auto_native_funcs: frozenset[str] = frozenset()
+    auto_native_funcs: ClassVar[frozenset[str]] = frozenset()
 
     def owns(self, x: Any) -> bool:
         return type(x).__module__ == "mlx.core" and type(x).__name__ == "array"
@@ -124,7 +126,7 @@ class MlxBackend(Backend):
     def import_namespace(self) -> Any:
         ns = self.__dict__.get("_namespace")
         if ns is None:
-            ns = self._namespace = MlxNamespace()
+            ns = self.__dict__["_namespace"] = MlxNamespace()
         return ns
 
     def namespace(self, x: Any) -> Any:

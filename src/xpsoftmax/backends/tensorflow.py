@@ -16,7 +16,7 @@ input, so the result stays where the input was.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import _core
 from ._base import Backend, Call
@@ -37,7 +37,12 @@ class _Finfo:
         import ml_dtypes
 
         fi = ml_dtypes.finfo(dtype.as_numpy_dtype)
-        self.bits, self.eps, self.max, self.min = fi.bits, float(fi.eps), float(fi.max), float(fi.min)
+        self.bits, self.eps, self.max, self.min = (
+            fi.bits,
+            float(fi.eps),
+            float(fi.max),
+            float(fi.min),
+        )
         self.smallest_normal = float(fi.smallest_normal)
         self.dtype = dtype
 
@@ -90,7 +95,9 @@ class TfNamespace:
     def finfo(self, dtype: Any) -> _Finfo:
         return _Finfo(self._tf.as_dtype(dtype))
 
-    def asarray(self, obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+    def asarray(
+        self, obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None
+    ) -> Any:
         tf = self._tf
         with tf.device(device) if device else contextlib.nullcontext():
             if isinstance(obj, (tf.Tensor, tf.Variable)):
@@ -159,7 +166,7 @@ class TensorflowBackend(Backend):
     # beside +inf and flushes results near the smallest normal to 0 (float32
     # 2.4e-38 -> 0); tf.nn.log_softmax and tf.math.reduce_logsumexp lack the
     # log1p form
-    auto_native_funcs: frozenset[str] = frozenset()
+    auto_native_funcs: ClassVar[frozenset[str]] = frozenset()
 
     def owns(self, x: Any) -> bool:
         import tensorflow as tf
@@ -170,7 +177,7 @@ class TensorflowBackend(Backend):
     def import_namespace(self) -> Any:
         ns = self.__dict__.get("_namespace")
         if ns is None:
-            ns = self._namespace = TfNamespace()
+            ns = self.__dict__["_namespace"] = TfNamespace()
         return ns
 
     def namespace(self, x: Any) -> Any:
