@@ -126,9 +126,9 @@ def test_missing_device_is_a_skip_with_a_reason(pytester):
 
 def test_unknown_backend_is_a_usage_error(pytester):
     pytester.makepyfile(DOWNSTREAM)
-    result = pytester.runpytest("--xp-backends=numpy,tensorflow")
+    result = pytester.runpytest("--xp-backends=numpy,paddle")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "unknown backend(s) ['tensorflow']" in result.stdout.str() + result.stderr.str()
+    assert "unknown backend(s) ['paddle']" in result.stdout.str() + result.stderr.str()
 
 
 def test_marker_limits_backends(pytester):

@@ -489,3 +489,11 @@ def logmeanexp(
     np.float64(4.313568)
     """
     return _dispatch("logmeanexp", x, axis, keepdims, where, dtype, impl)
+
+
+# Inside tf.function, AutoGraph would rewrite this package's Python (which
+# branches only on shapes and arguments, never on values) and warn where it
+# cannot; the attribute is the mark tf.autograph.experimental.do_not_convert
+# sets, so AutoGraph calls these as they are.
+for _public in (softmax, log_softmax, logsumexp, logmeanexp):
+    _public.autograph_info__ = frozenset()  # type: ignore[attr-defined]

@@ -16,7 +16,9 @@ from .cupy import CupyBackend
 from .dask import DaskBackend
 from .generic import GenericBackend, MarrayBackend, NdonnxBackend, SparseBackend, StrictBackend
 from .jax import JaxBackend
+from .mlx import MlxBackend
 from .numpy import NumpyBackend
+from .tensorflow import TensorflowBackend
 from .torch import TorchBackend
 
 __all__ = [
@@ -39,6 +41,8 @@ BACKENDS: tuple[Backend, ...] = (
     JaxBackend(),
     CupyBackend(),
     DaskBackend(),
+    MlxBackend(),
+    TensorflowBackend(),
     StrictBackend(),
     # third-party array-API libraries: the generic path, named for their CI lanes
     SparseBackend(),

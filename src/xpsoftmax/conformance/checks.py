@@ -195,6 +195,10 @@ def transforms(subject: Subject, compile_backend: str = "aot_eager") -> list[Res
         return _torch_transforms(subject, compile_backend)
     if name == "dask":
         return _dask_transforms(subject)
+    if name == "tensorflow":
+        return _tf_transforms(subject)
+    if name == "mlx":
+        return _mlx_transforms(subject)
     base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": "transforms/none",
                        "group": "transforms", "func": "softmax"}  # fmt: skip
     return [Result(**base, status="n/a", detail=f"{name or 'this library'} has no transformations")]
@@ -301,4 +305,58 @@ def _dask_transforms(subject: Subject) -> list[Result]:
             return _check_against(res, c, t.to_numpy)
 
         out.append(_result(subject, f"lazy-{func}", "transforms", func, lazy))
+    return out
+
+
+def _tf_transforms(subject: Subject) -> list[Result]:
+    import tensorflow as tf
+
+    t, x, w, funcs = _transform_setup(subject)
+    out = []
+    for func, c, f in funcs:
+
+        def function(f=f, c=c) -> tuple[bool, float, str]:
+            # a fresh tf.function: traced once, on a symbolic tensor
+            fn = tf.function(lambda a: f(a, c))
+            return _check_against(fn(t.asarray(x)), c, t.to_numpy)
+
+        def tape(f=f, c=c, func=func) -> tuple[bool, float, str]:
+            ww = w[:, 0] if func == "logsumexp" else w
+            g_ref, k = _grad_reference(func, x, ww)
+            v = tf.Variable(t.asarray(x))
+            with tf.GradientTape() as gt:
+                loss = tf.reduce_sum(t.asarray(ww) * f(v, c))
+            gc = Case(c.id, c.group, func, "float64", x, -1, None, False, g_ref, k)
+            return _check_against(gt.gradient(loss, v), gc, t.to_numpy)
+
+        out.append(_result(subject, f"tf.function-{func}", "transforms", func, function))
+        out.append(_result(subject, f"GradientTape-{func}", "transforms", func, tape))
+    return out
+
+
+def _mlx_transforms(subject: Subject) -> list[Result]:
+    import mlx.core as mx
+
+    t, x, w, funcs = _transform_setup(subject)
+    out = []
+    for func, c, f in funcs:
+
+        def compiled(f=f, c=c) -> tuple[bool, float, str]:
+            return _check_against(mx.compile(lambda a: f(a, c))(t.asarray(x)), c, t.to_numpy)
+
+        def vmap(f=f, c=c, func=func) -> tuple[bool, float, str]:
+            row = Case(c.id, c.group, func, "float64", x[0], -1, None, False, c.expected[0], c.k[0])
+            return _check_against(mx.vmap(lambda a: f(a, row))(t.asarray(x)), c, t.to_numpy)
+
+        def grad(f=f, c=c, func=func) -> tuple[bool, float, str]:
+            ww = w[:, 0] if func == "logsumexp" else w
+            g_ref, k = _grad_reference(func, x, ww)
+            wt = t.asarray(ww)
+            g = mx.grad(lambda a: mx.sum(wt * f(a, c)))(t.asarray(x))
+            gc = Case(c.id, c.group, func, "float64", x, -1, None, False, g_ref, k)
+            return _check_against(g, gc, t.to_numpy)
+
+        out.append(_result(subject, f"compile-{func}", "transforms", func, compiled))
+        out.append(_result(subject, f"vmap-{func}", "transforms", func, vmap))
+        out.append(_result(subject, f"grad-{func}", "transforms", func, grad))
     return out

@@ -58,7 +58,7 @@ class Result:
 
 def _default_float(subject: Subject) -> str:
     name = subject.target.backend_name if subject.target else "numpy"
-    if name == "torch":
+    if name in ("torch", "mlx", "tensorflow"):
         return "float32"
     if name == "jax":
         import jax.numpy as jnp
@@ -77,6 +77,9 @@ def expected_dtype(subject: Subject, case: Case) -> str:
 
 def _dtype_name(a: Any) -> str:
     dt = getattr(a, "dtype", None)
+    name = getattr(dt, "name", None)
+    if isinstance(name, str):  # NumPy's and TensorFlow's dtypes (TF prints <dtype: 'float32'>)
+        return name
     return str(dt).rsplit(".", 1)[-1] if dt is not None else type(a).__name__
 
 

@@ -115,6 +115,14 @@ def make_array(target: Target, values: np.ndarray, dtype: str) -> Any:
             import jax.numpy as jnp
 
             return jnp.asarray(target.asarray(values.astype(np.float32)), dtype=jnp.bfloat16)
+        if name == "mlx":
+            import mlx.core as mx
+
+            return target.asarray(values.astype(np.float32)).astype(mx.bfloat16)
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return tf.cast(target.asarray(values.astype(np.float32)), tf.bfloat16)
         raise TypeError(f"{name} has no bfloat16")
     return target.asarray(np.asarray(values).astype(dtype))
 
@@ -300,6 +308,139 @@ def _cupy_subject(target: Target) -> Subject:
                    library="cupy")  # fmt: skip
 
 
+def _tf_subject(target: Target) -> Subject:
+    import tensorflow as tf
+
+    def soft(fn: Any) -> Call:
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            return fn(x, **_axis_kw(case))  # tf.nn's default axis is -1
+
+        return call
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        # no axis: reduce_logsumexp reduces every axis, what a TF user gets
+        return tf.math.reduce_logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
+
+    return Subject(
+        id=f"tf.nn@{target.id}",
+        kind="native",
+        target=target,
+        funcs={"softmax": soft(tf.nn.softmax), "log_softmax": soft(tf.nn.log_softmax),
+               "logsumexp": lse},
+        unavailable=target.skip,
+        lacks=frozenset({"where", "tuple-axis"}),
+        library="tensorflow",
+    )  # fmt: skip
+
+
+#: the xpsoftmax backend whose arrays each Keras backend computes on
+_KERAS_TARGETS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+
+
+def keras_backend() -> str:
+    """The Keras 3 backend in use (``KERAS_BACKEND``, else ~/.keras/keras.json, else TF),
+    read without importing Keras where it is not installed."""
+    import importlib.util
+    import json
+    import os
+    from pathlib import Path
+
+    if importlib.util.find_spec("keras") is not None:
+        import keras
+
+        return str(keras.backend.backend())
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        return env
+    cfg = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return str(json.loads(cfg.read_text()).get("backend", "tensorflow"))
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def _keras_subject(target: Target) -> Subject:
+    backend = keras_backend()
+    sid = f"keras.ops[{backend}]@{target.id}"
+    if _KERAS_TARGETS.get(backend) != target.backend_name:
+        return Subject(sid, "native", target, unavailable=f"Keras runs on its {backend} backend")
+    try:
+        import keras
+    except ImportError:
+        return Subject(sid, "native", target, unavailable="keras is not installed")
+    ops = keras.ops
+
+    def soft(fn: Any) -> Call:
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            return fn(x, **_axis_kw(case))  # keras.ops' default axis is -1
+
+        return call
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        return ops.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
+
+    return Subject(
+        id=sid,
+        kind="native",
+        target=target,
+        funcs={"softmax": soft(ops.softmax), "log_softmax": soft(ops.log_softmax),
+               "logsumexp": lse},
+        unavailable=target.skip,
+        lacks=frozenset({"where"}),
+        library=target.backend_name,
+    )  # fmt: skip
+
+
+def _mlx_subjects(target: Target) -> list[Subject]:
+    """``mx.softmax`` (and with ``precise=True``: 16-bit input accumulated in
+    float32), ``mlx.nn.log_softmax`` and ``mx.logsumexp``."""
+    import mlx.core as mx
+    import mlx.nn
+
+    def soft(fn: Any, **extra: Any) -> Call:
+        def call(x: Any, case: Case, where: Any = None) -> Any:
+            # no axis: mx.softmax normalizes over every axis, what an MLX user gets
+            kw = _axis_kw(case)
+            if isinstance(kw.get("axis"), tuple):
+                kw["axis"] = list(kw["axis"])
+            return fn(x, **kw, **extra)
+
+        return call
+
+    def lse(x: Any, case: Case, where: Any = None) -> Any:
+        kw = _axis_kw(case)
+        if isinstance(kw.get("axis"), tuple):
+            kw["axis"] = list(kw["axis"])
+        return mx.logsumexp(x, keepdims=case.keepdims, **kw)
+
+    def log_soft(x: Any, case: Case, where: Any = None) -> Any:
+        axes = [-1] if case.axis == "default" else case.axis
+        axes = list(range(x.ndim)) if axes is None else axes
+        axes = [axes] if isinstance(axes, int) else list(axes)
+        if any(x.shape[a] == 1 for a in axes if -x.ndim <= a < x.ndim):
+            # it is mx.compile(shapeless=True)'d and kills the process there
+            raise RuntimeError("not called: mlx.nn.log_softmax segfaults on a length-one axis "
+                               "(MLX 0.32.4 CPU)")  # fmt: skip
+        return soft(mlx.nn.log_softmax)(x, case)
+
+    common: dict[str, Any] = {"kind": "native", "target": target, "unavailable": target.skip,
+                              "lacks": frozenset({"where"}), "library": "mlx"}  # fmt: skip
+    return [
+        Subject(id=f"mx@{target.id}", funcs={"softmax": soft(mx.softmax),
+                "log_softmax": log_soft, "logsumexp": lse}, **common),
+        Subject(id=f"mx.softmax(precise=True)@{target.id}",
+                funcs={"softmax": soft(mx.softmax, precise=True)}, **common),
+    ]  # fmt: skip
+
+
+def _mx_subject(target: Target) -> Subject:
+    return _mlx_subjects(target)[0]
+
+
+def _mx_precise_subject(target: Target) -> Subject:
+    return _mlx_subjects(target)[1]
+
+
 # -- seed 000's alternatives ----------------------------------------------------------
 def seed000_my_softmax(input: Any, dim: Any = None) -> Any:
     """Seed 000's ``my_softmax``, line for line: no max shift, no transpose back."""
@@ -382,6 +523,12 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("torch", _my_softmax_subject),
     Entry("jax", _jax_subject, anchor=True),
     Entry("cupy", _cupy_subject, anchor=True, on_skipped=True),
+    Entry("tensorflow", _tf_subject),
+    # keras.ops on TensorFlow tensors (the Keras 3 default backend); where Keras
+    # is missing or runs on another backend, the skipped subject says so
+    Entry("tensorflow", _keras_subject),
+    Entry("mlx", _mx_subject),
+    Entry("mlx", _mx_precise_subject),
 )
 
 

@@ -111,6 +111,14 @@ def _device_label(backend: Backend, device: Any) -> str:
         return f"{device.platform}:{device.id}"
     if backend.name == "cupy":
         return "gpu" if device.id == 0 else f"gpu:{device.id}"
+    if backend.name == "mlx":
+        # mx.Device(mx.cpu) prints as "Device(cpu, 0)"
+        return "gpu" if device.type == device.type.gpu else "cpu"
+    if backend.name == "tensorflow":
+        # logical device names: "/device:CPU:0", "/device:GPU:1"
+        kind, _, idx = device.rsplit("/device:", 1)[-1].partition(":")
+        kind = kind.lower()
+        return kind if idx in ("", "0") else f"{kind}:{idx}"
     if backend.name == "strict":
         name = getattr(device, "_device", str(device))
         return "cpu" if name == "CPU_DEVICE" else name
