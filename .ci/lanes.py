@@ -25,7 +25,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LANES = ROOT / "backends"
-BACKENDS = ("numpy", "torch", "jax", "cupy", "dask", "strict", "sparse", "ndonnx", "marray", "mlx", "tensorflow")
+BACKENDS = (
+    "numpy",
+    "torch",
+    "jax",
+    "cupy",
+    "dask",
+    "strict",
+    "sparse",
+    "ndonnx",
+    "marray",
+    "mlx",
+    "tensorflow",
+)
 CI_LOCAL = re.compile(r"^#\s*ci-local:\s*yes\s*$", re.M | re.I)
 BACKENDS_LINE = re.compile(r"^#\s*backends:\s*(\S+)\s*$", re.M)
 
