@@ -141,6 +141,77 @@ def _slice_lse(row: list[float]) -> tuple[list[float], list[float]]:
     return [fy], [1.0 if fy == 0 else num / abs(fy) + 1]
 
 
+def _slice_weighted(row: list[float], bs: list[float]) -> tuple[float, float, float]:
+    """(log|sum(b exp(x))|, sign(sum), k) of one slice: scipy.special.logsumexp's b=.
+
+    A zero weight's entry is dead, even at inf or NaN.  Infinite entries
+    follow the direct sum: their weighted signs agree (+-inf) or not (NaN).
+    The bound: with ``rho_j = x_j + log|b_j|``, the pivot ``p`` of the largest
+    ``rho`` (taken out exactly, as the unweighted log1p form does), ratios
+    ``r_j = |b_j| exp(rho_j - rho_p)``, each off by
+    ``(|x_j| + |log b_j| + |x_p| + |log b_p| + |rho_j - rho_p| + n + 3) u``
+    relative, and ``S = |sum| / exp(rho_p)``: the absolute error is at most
+    ``u (|x_p| + |log b_p| + sum_j r_j (...) / S + |y|)``, so
+    ``k = (|x_p| + |log b_p| + sum_j r_j (...) / S) / |y| + 1``.  It is
+    proportional to the result where the pivot alone does not round, which is
+    what keeps ``log(1 + 1e-3 exp(-40))`` at 4.25e-21 instead of 0.
+    """
+    live = [(v, w) for v, w in zip(row, bs, strict=True) if w != 0]
+    if any(math.isnan(v) or math.isnan(w) for v, w in live):
+        return math.nan, math.nan, 1.0
+    infs = {math.copysign(1.0, w) for v, w in live if v == math.inf}
+    if infs:
+        return (math.inf, infs.pop(), 1.0) if len(infs) == 1 else (math.nan, math.nan, 1.0)
+    live = [(v, w) for v, w in live if v != -math.inf]
+    if not live:
+        return -math.inf, 0.0, 1.0
+    s = mp.fsum(mp.mpf(w) * mp.exp(mp.mpf(v)) for v, w in live)
+    if s == 0:
+        return -math.inf, 0.0, 1.0
+    y = float(mp.log(abs(s)))
+    rho = [mp.mpf(v) + mp.log(abs(mp.mpf(w))) for v, w in live]
+    p = max(range(len(live)), key=lambda j: rho[j])
+    xp_, lbp = abs(live[p][0]), abs(float(mp.log(abs(mp.mpf(live[p][1])))))
+    n = len(live)
+    big_s = abs(s) / mp.exp(rho[p])
+    acc = mp.mpf(0)
+    for j, (v, w) in enumerate(live):
+        if j != p:
+            d = rho[j] - rho[p]
+            acc += mp.exp(d) * (abs(v) + abs(mp.log(abs(mp.mpf(w)))) + xp_ + lbp + abs(d) + n + 3)
+    num = xp_ + lbp + float(acc / big_s)
+    return y, float(mp.sign(s)), 1.0 if y == 0 else num / abs(y) + 1
+
+
+def _slice_lme(row: list[float]) -> tuple[float, float]:
+    """(log(mean(exp(x))), k) of one slice.
+
+    Two known forms, the bound is the better one's: shifted,
+    ``m + L - log n`` (``|m| + L (Z + n + 2) + log n`` absolute, in u), and
+    near zero ``log1p(mean(expm1(x)))`` (each expm1 and the mean of n terms:
+    ``sum |expm1 x_i| (n + 1) / n / (1 + mean)``), whose error is
+    proportional to the result where the shifted form cancels.
+    """
+    if not row:
+        return math.nan, 1.0
+    if any(math.isnan(v) for v in row) or any(v == math.inf for v in row):
+        return (math.nan if any(math.isnan(v) for v in row) else math.inf), 1.0
+    finite = [v for v in row if v != -math.inf]
+    if not finite:
+        return -math.inf, 1.0
+    n = len(row)
+    m = max(finite)
+    zs = [mp.mpf(v) - mp.mpf(m) for v in finite]
+    lse = _log_sum(zs)
+    y = mp.mpf(m) + lse - mp.log(n)
+    fy = float(y)
+    big_z = float(max(abs(z) for z in zs))
+    e_shift = abs(m) + float(lse) * (big_z + n + 2) + math.log(n)
+    mean = mp.fsum(mp.expm1(mp.mpf(v)) for v in row) / n
+    e_near = float(mp.fsum(abs(mp.expm1(mp.mpf(v))) for v in row) * (n + 1) / n / (1 + mean))
+    return fy, 1.0 if fy == 0 else min(e_shift, e_near) / abs(fy) + 1
+
+
 def reference(
     x: np.ndarray, func: str, axis, where: np.ndarray | None, keepdims: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -164,12 +235,14 @@ def reference(
     nrows = int(np.prod(lead, dtype=np.int64))
     rows = moved.reshape(nrows, n)
     mrows = mmask.reshape(nrows, n)
-    if func == "logsumexp":
+    if func in ("logsumexp", "logmeanexp"):
         vals = np.empty(rows.shape[0])
         ks = np.empty(rows.shape[0])
         for r in range(rows.shape[0]):
             live = [float(v) for v, keep in zip(rows[r], mrows[r], strict=True) if keep]
-            if not live:
+            if func == "logmeanexp":
+                vals[r], ks[r] = _slice_lme(live)
+            elif not live:
                 vals[r], ks[r] = -math.inf, 1.0
             else:
                 (vals[r],), (ks[r],) = _slice_lse(live)
@@ -209,7 +282,12 @@ def add(
     funcs=FUNCS,
     note: str = "",
     printed=None,
+    b=None,
+    return_sign: bool = False,
 ) -> None:
+    if b is not None:
+        _add_weighted(cid, group, x, b, dtype, return_sign, note)
+        return
     xr = _round(np.asarray(x, dtype=np.float64 if dtype not in ("bool",) else bool), dtype)
     w = None if where is None else np.asarray(where, dtype=bool)
     for func in funcs:
@@ -232,6 +310,30 @@ def add(
         if printed is not None and func == "softmax":
             case["printed"] = printed
         CASES.append(case)
+
+
+def _add_weighted(cid: str, group: str, x, b, dtype: str, return_sign: bool, note: str) -> None:
+    """A logsumexp(x, b=b[, return_sign=True]) case over the last axis of 2-d rows."""
+    xr = np.asarray(x, dtype=np.float64)
+    br = np.asarray(b, dtype=np.float64)
+    assert xr.ndim == 2 and xr.shape == br.shape and dtype == "float64"
+    vals, signs, ks = zip(
+        *(_slice_weighted(r.tolist(), w.tolist()) for r, w in zip(xr, br, strict=True)),
+        strict=True,
+    )
+    if not return_sign:  # a negative total has no real log
+        vals = tuple(math.nan if sg < 0 else v for v, sg in zip(vals, signs, strict=True))
+    case = {
+        "id": f"{cid}/logsumexp", "group": group, "func": "logsumexp", "dtype": dtype,
+        "shape": list(xr.shape), "x": _enc_array(xr), "b": _enc_array(br), "axis": -1,
+        "where": None, "keepdims": False, "return_sign": return_sign,
+        "expected": _enc_array(np.array(vals)), "k": _enc_array(np.array(ks)),
+    }  # fmt: skip
+    if return_sign:
+        case["sign"] = _enc_array(np.array(signs))
+    if note:
+        case["note"] = note
+    CASES.append(case)
 
 
 def build() -> None:
@@ -479,6 +581,30 @@ def build() -> None:
         "float32",
         note="log_softmax top entry -2047 exp(-18)",
     )
+
+    # weights (scipy.special.logsumexp's b=), signs, and logmeanexp
+    inf, nan = math.inf, math.nan
+    wx = [[0.0, -40.0], [0.0, 0.5], [1.0, 2.0, 3.0], [1000.0, 999.0], [-1000.0, -1001.0],
+          [0.0, -30.0], [0.0, 0.0, 0.0]]  # fmt: skip
+    wb = [[1.0, 1e-3], [1.0, 1e-10], [2.0, -0.5, 0.25], [-1.0, 3.0], [1.0, 1.0],
+          [1.0, -1e-5], [1.0, 1.0, -1.0]]  # fmt: skip
+    notes = "log1p form (4.2484e-21, not 0); the weight decides the pivot; both signs; cancelling"
+    for i, (xv, bv) in enumerate(zip(wx, wb, strict=True)):
+        add(f"weights-{i}", "weights", [xv], "float64", b=[bv], note=notes if i == 0 else "")
+    sx = [[1.0, 2.0], [3.0, 3.0], [inf, 1.0], [nan, 1.0],
+          [inf, inf], [-inf, -inf], [5.0, 7.0], [inf, 1.0], [inf, inf]]  # fmt: skip
+    sb = [[1.0, -1.0], [1.0, -1.0], [0.0, 1.0], [0.0, 2.0], [0.0, 1.0],
+          [1.0, -1.0], [0.0, 0.0], [-1.0, 1.0], [1.0, -1.0]]  # fmt: skip
+    add("weights-signs", "weights", sx, "float64", b=sb, return_sign=True,
+        note="negative and exactly cancelling totals, zero weights at inf/NaN, infinities")  # fmt: skip
+    add("weights-signs-nosign", "weights", sx, "float64", b=sb,
+        note="the same without return_sign: a negative total is NaN")  # fmt: skip
+    add("logmeanexp-near-zero", "weights",
+        [[1e-10, -1e-10, 2e-10], [1e-300, -1e-300, 0.0], [0.5, -0.5, 0.0], [1e-8, 0.0, 0.0]],
+        "float64", funcs=("logmeanexp",),
+        note="the shifted m + log1p(t) - log n cancels; log1p(mean(expm1 x)) does not")  # fmt: skip
+    add("logmeanexp", "weights", [[1000.0, 999.0, 0.0], [-5.0, 3.0, 2.0], [-inf, 0.0, 1.0]],
+        "float64", funcs=("logmeanexp",))  # fmt: skip
 
 
 # the generated accuracy sets: data made at run time from these seeds, identical

@@ -55,6 +55,7 @@ GROUPS = (
     "dtypes",
     "axes",
     "masks",
+    "weights",
     "adversarial",
     "accuracy",
     "properties",
@@ -94,6 +95,11 @@ class Case:
     #: accuracy sets: the reference's precision, for the report
     reference: str = "mpmath (50 digits)"
     extra: dict = field(default_factory=dict, compare=False)
+    #: logsumexp's weights ``b`` (same shape as ``x``), ``return_sign`` and the
+    #: expected sign (compared exactly; NaN matches NaN)
+    b: np.ndarray | None = None
+    return_sign: bool = False
+    sign: np.ndarray | None = None
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -128,11 +134,14 @@ def _case(d: dict) -> Case:
         id=d["id"], group=d["group"], func=d["func"], dtype=d["dtype"], x=x, axis=axis,
         where=where, keepdims=d["keepdims"], expected=exp, k=k, note=d.get("note", ""),
         printed=d.get("printed"),
+        b=None if d.get("b") is None else np.asarray(_dec(d["b"]), dtype=np.float64),
+        return_sign=d.get("return_sign", False),
+        sign=None if d.get("sign") is None else np.asarray(_dec(d["sign"]), dtype=np.float64),
     )  # fmt: skip
 
 
 def _out_shape(shape: tuple[int, ...], axis: Any, func: str, keepdims: bool) -> tuple[int, ...]:
-    if func != "logsumexp":
+    if func not in ("logsumexp", "logmeanexp"):
         return shape
     nd = len(shape)
     if axis == "default":

@@ -144,6 +144,18 @@ def compare_values(out_np: np.ndarray, case: Case, want: str) -> tuple[bool, flo
     return False, worst, p999, detail
 
 
+def _compare_sign(got: np.ndarray, want: np.ndarray) -> tuple[bool, str]:
+    """return_sign's sign, exactly (NaN matches NaN)."""
+    if got.shape != want.shape:
+        return False, f"sign shape {got.shape}, expected {want.shape}"
+    bad = ~((got == want) | (np.isnan(got) & np.isnan(want)))
+    if not np.any(bad):
+        return True, ""
+    i = tuple(int(v) for v in np.argwhere(bad)[0])
+    return False, (f"{int(bad.sum())}/{bad.size} signs off; at {i}: got sign "
+                   f"{float(got[i])!r}, expected {float(want[i])!r}")  # fmt: skip
+
+
 def run_case(subject: Subject, case: Case) -> Result:
     """Run one case on one subject (inside the target's context: JAX x64 on)."""
     base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": case.id,
@@ -172,12 +184,18 @@ def _run_case(subject: Subject, case: Case, base: ResultKey) -> Result:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             out = subject.funcs[case.func](x, case, where)
+            sign = None
+            if case.return_sign:  # (log|sum|, sign)
+                out, sign = out
+                sign = to_numpy(subject, sign) if backend_of(sign) is not None else sign
             out_np = to_numpy(subject, out) if backend_of(out) is not None else np.asarray(out)
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return Result(**base, status="error", detail=f"{type(exc).__name__}: {msg}"[:300])
     issues = contract_issues(subject, x, before, out, want)
     ok, worst, p999, detail = compare_values(np.asarray(out_np, dtype=np.float64), case, want)
+    if case.sign is not None and ok:
+        ok, detail = _compare_sign(np.asarray(sign, dtype=np.float64), case.sign)
     return Result(**base, status="pass" if ok else "fail", worst_ulps=worst, p999_ulps=p999,
                   detail=detail, contract=issues)  # fmt: skip
 

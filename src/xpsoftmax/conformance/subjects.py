@@ -90,6 +90,8 @@ class Subject:
             return "no where= argument"
         if isinstance(case.axis, tuple) and "tuple-axis" in self.lacks and case.func != "logsumexp":
             return "takes one axis, not a tuple"
+        if (case.b is not None or case.return_sign) and "weights" in self.lacks:
+            return "no b=/return_sign= arguments"
         if case.dtype == "bfloat16" and "bfloat16" in self.lacks:
             return f"{self.library} has no bfloat16"
         return None
@@ -101,6 +103,25 @@ class Subject:
     def make_mask(self, case: Case) -> Any:
         assert self.target is not None and case.where is not None
         return self.target.asarray(case.where)
+
+
+def _weights_kw(x: Any, case: Case) -> dict[str, Any]:
+    """``b=`` (an array of ``x``'s library, dtype and device) and ``return_sign=``."""
+    from ..backends import backend_of
+
+    kw: dict[str, Any] = {}
+    if case.b is not None:
+        be = backend_of(x)
+        assert be is not None
+        kw["b"] = be.from_numpy(case.b.astype(_dtype_of(x)))
+    if case.return_sign:
+        kw["return_sign"] = True
+    return kw
+
+
+def _dtype_of(x: Any) -> Any:
+    # NumPy's name of x's dtype (the weights cases are float32/float64)
+    return np.dtype(str(x.dtype).rsplit(".", 1)[-1])
 
 
 def make_array(target: Target, values: np.ndarray, dtype: str) -> Any:
@@ -137,11 +158,14 @@ def _xps(func: str, impl: str) -> Call:
         kw = case.kwargs
         if where is not None:
             kw["where"] = where
+        if func == "logsumexp":
+            kw.update(_weights_kw(x, case))
         return fn(x, impl=impl, **kw)
 
     return call
 
 
+XPS_FUNCS = ("softmax", "log_softmax", "logsumexp", "logmeanexp")
 _NO_BF16 = {"numpy", "dask", "strict", "cupy", "sparse", "ndonnx", "marray"}
 
 
@@ -170,7 +194,7 @@ def dask_slice_chunks_subject(target: Target) -> Subject:
         id=f"xpsoftmax[auto,slice-chunks]@{target.id}",
         kind="xpsoftmax",
         target=target,
-        funcs={f: _xps_slice_chunks(f) for f in ("softmax", "log_softmax", "logsumexp")},
+        funcs={f: _xps_slice_chunks(f) for f in XPS_FUNCS},
         unavailable=target.skip,
         lacks=frozenset({"bfloat16"}),
         library="dask",
@@ -183,7 +207,7 @@ def xpsoftmax_subject(target: Target, impl: str) -> Subject:
         id=f"xpsoftmax[{impl}]@{target.id}",
         kind="xpsoftmax",
         target=target,
-        funcs={f: _xps(f, impl) for f in ("softmax", "log_softmax", "logsumexp")},
+        funcs={f: _xps(f, impl) for f in XPS_FUNCS},
         unavailable=target.skip,
         lacks=lacks,
         library=target.backend_name,
@@ -212,7 +236,7 @@ def _scipy_subject(target: Target) -> Subject:
         return call
 
     def lse(x: Any, case: Case, where: Any = None) -> Any:
-        return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
+        return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case), **_weights_kw(x, case))
 
     return Subject(
         id=f"scipy.special@{target.id}",
@@ -248,7 +272,7 @@ def _torch_subject(target: Target) -> Subject:
         funcs={"softmax": soft(torch.softmax), "log_softmax": soft(torch.log_softmax),
                "logsumexp": lse},
         unavailable=target.skip,
-        lacks=frozenset({"where", "tuple-axis"}),
+        lacks=frozenset({"where", "tuple-axis", "weights"}),
         library="torch",
     )  # fmt: skip
 
@@ -269,7 +293,7 @@ def _jax_subject(target: Target) -> Subject:
         kw = _axis_kw(case)
         if where is not None:
             kw["where"] = where
-        return jax.nn.logsumexp(x, keepdims=case.keepdims, **kw)
+        return jax.nn.logsumexp(x, keepdims=case.keepdims, **kw, **_weights_kw(x, case))
 
     return Subject(
         id=f"jax.nn@{target.id}",
@@ -295,7 +319,7 @@ def _cupy_subject(target: Target) -> Subject:
         return call
 
     def lse(x: Any, case: Case, where: Any = None) -> Any:
-        return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
+        return sp.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case), **_weights_kw(x, case))
 
     funcs: dict[str, Call] = {}
     for name in ("softmax", "log_softmax"):
