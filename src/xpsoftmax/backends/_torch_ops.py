@@ -124,7 +124,9 @@ def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -
     if x.numel() == 0:
         if func != "logsumexp":
             return torch.empty(x.shape, dtype=x.dtype, device=x.device)
-        return torch.full(_reduced_shape(x, dims, keepdim), -math.inf, dtype=x.dtype, device=x.device)
+        return torch.full(
+            _reduced_shape(x, dims, keepdim), -math.inf, dtype=x.dtype, device=x.device
+        )
     if x.dim() == 0:
         # one element, its own slice: the kernels reduce over a length-1 axis
         return kernel(func, x.reshape(1), (0,), False).reshape(())
