@@ -1,4 +1,14 @@
-"""PyTorch: torch.softmax as the native kernel, detach() as stop-gradient."""
+"""PyTorch: torch.softmax, xpsoftmax's own torch operators, detach() as stop-gradient.
+
+``impl="auto"`` sends softmax over one dim to ``torch.softmax`` (the same
+max-shifted algorithm, as accurate); log_softmax, logsumexp and softmax over
+several dims go to the operators ``torch.ops.xpsoftmax.*``
+(:mod:`._torch_ops`: the NumPy run path on a CPU tensor's memory, the fused
+CUDA kernel), which autograd, ``torch.compile`` and ``torch.func`` see as
+operators with an analytic backward.  A plain eager call that records no
+graph calls the operator's kernel directly: the operator's Python dispatch
+costs ~10 us a call.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,66 @@ from typing import Any
 
 from .. import _core
 from ._base import Backend, Call
+
+_torch_ops: Any = None
+
+
+def torch_ops() -> Any:
+    """The module defining ``torch.ops.xpsoftmax.*`` (imported, and the operators
+    defined, on first use)."""
+    global _torch_ops
+    if _torch_ops is None:
+        from . import _torch_ops as mod
+
+        _torch_ops = mod
+    return _torch_ops
+
+
+def plain_eager(x: Any) -> bool:
+    """True where calling the kernel directly is what the operator would do.
+
+    That is: eager (no ``torch.compile``, ``jit.trace``, ``torch.func``
+    transform or dispatch/function mode that must see the operator), a plain
+    tensor (subclasses dispatch through the operator), and no graph to record.
+    """
+    import torch
+
+    C = torch._C
+    return (
+        not torch.compiler.is_compiling()
+        and type(x) is torch.Tensor
+        and not (x.requires_grad and torch.is_grad_enabled())
+        and not C._are_functorch_transforms_active()
+        and C._len_torch_dispatch_stack() == 0
+        and not C._is_torch_function_mode_enabled()
+        and C._get_tracing_state() is None
+    )
+
+
+def func_transform_gap() -> str | None:
+    """Why the operators cannot serve a call under the active ``torch.func``
+    transforms, or None: ``custom_op``'s autograd does not compose with
+    ``torch.func.grad``/``vjp``/``jvp`` (torch raises), so under those the
+    portable code runs (its gradient is the same); vmap alone has the
+    operators' vmap rules."""
+    import torch
+
+    if torch.compiler.is_compiling() or not torch._C._are_functorch_transforms_active():
+        return None
+    F = torch._C._functorch
+    stack = F.get_interpreter_stack() or []
+    if all(ci.key() == F.TransformType.Vmap for ci in stack):
+        return None
+    return "a torch.func transform other than vmap is active"
+
+
+def run_op(func: str, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """``torch.ops.xpsoftmax.<func>`` on ``x`` (its kernel, where plain eager)."""
+    ops = torch_ops()
+    if plain_eager(x):
+        return ops.kernel(func, x, axes, keepdims)
+    op = ops.OPS[func]
+    return op(x, list(axes), keepdims) if func == "logsumexp" else op(x, list(axes))
 
 
 class TorchOps(_core.Ops):
@@ -22,6 +92,7 @@ class TorchBackend(Backend):
     native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
     # torch.softmax is the same max-shifted algorithm as ours; torch's
     # log_softmax and logsumexp lack the log1p form, so "auto" keeps ours
+    # (through the operators, see op_gap)
     auto_native_funcs = frozenset({"softmax"})
 
     def ops(self, xp: Any) -> _core.Ops:
@@ -62,12 +133,15 @@ class TorchBackend(Backend):
 
     def fast_path(self, t: type) -> Any:
         """``fast(func, x, axis)`` for the common call (int axis, no mask/dtype,
-        impl="auto"), or NotImplemented where it must take the general route.
+        keepdims False, impl="auto"), or NotImplemented where it must take the
+        general route.
 
-        It serves only what "auto" would send to ``torch.softmax`` unchanged:
+        It serves only what "auto" would do with the call unchanged:
         float32/float64 (16-bit floats are computed in float32), at least one
-        dimension, an in-range axis and no empty slice; the rest (including
-        every error) goes through the general checks.
+        dimension, an in-range axis and no empty slice; softmax goes to
+        ``torch.softmax``, log_softmax and logsumexp on CPU tensors to the
+        operators (see :func:`run_op`); the rest (CUDA tensors, every error)
+        goes through the general checks.
         """
         import torch
 
@@ -75,51 +149,59 @@ class TorchBackend(Backend):
         softmax = torch.softmax
 
         def fast(func: str, x: Any, axis: int) -> Any:
-            if func != "softmax" or x.dtype not in ok:
+            if x.dtype not in ok:
                 return NotImplemented
             nd = x.ndim
             if nd == 0 or not -nd <= axis < nd or x.numel() == 0:
                 return NotImplemented
-            return softmax(x, axis)
+            if func == "softmax":
+                return softmax(x, axis)
+            if x.device.type != "cpu" or func_transform_gap() is not None:
+                return NotImplemented
+            return run_op(func, x, (axis % nd,), False)
 
         return fast
 
+    def op_gap(self, call: Call) -> str | None:
+        """None if "auto" sends ``call`` to ``torch.ops.xpsoftmax.<func>``."""
+        if call.mask is not None:
+            return "the operators take no where= mask"
+        if call.extended:
+            return "the operators take no weights, signs, complex input or logmeanexp"
+        if call.func == "softmax" and len(call.axes) == 1:
+            return "torch.softmax is as accurate"
+        gap = func_transform_gap()
+        if gap is not None:
+            return gap
+        device = call.x.device.type
+        if device == "cpu":
+            return None
+        if device == "cuda":
+            return self.fused_gap(call)
+        return f"no operator kernel for {device} tensors beyond the portable code"
+
     def fused_gap(self, call: Call) -> str | None:
-        """None if xpsoftmax's fused CUDA kernel (run through CuPy) serves
-        ``call``: torch's own log_softmax/logsumexp kernels lack the log1p
-        form, and the portable code takes eight passes over memory on a GPU."""
+        """None if xpsoftmax's fused CUDA kernel (run through CuPy, behind the
+        operators) serves ``call``: torch's own log_softmax/logsumexp kernels
+        lack the log1p form, and the portable code takes eight passes over
+        memory on a GPU.  Autograd is the operator's analytic backward."""
         x = call.x
         if not x.is_cuda:
             return "not a CUDA tensor"
         if call.extended:
             return "the fused kernel takes no weights, signs, complex input or logmeanexp"
-        if call.func == "softmax":
-            return "torch.softmax is as accurate"
+        if call.mask is not None:
+            return "a where= mask"
         import torch
 
-        if torch.is_grad_enabled() and x.requires_grad:
-            return "autograd needs the portable code's graph"
         if torch.compiler.is_compiling():
+            # CuPy's device probe cannot be traced; the portable code can
             return "inside torch.compile"
-        from . import _cuda_kernels
-
-        if not _cuda_kernels.cupy_sees_a_device():
-            return "CuPy is not installed"
-        return _cuda_kernels.gap(
-            call.func,
-            tuple(x.shape),
-            call.axes,
-            str(x.dtype).removeprefix("torch."),
-            x.is_contiguous(),
-            call.mask is not None,
-            x.device.index or 0,
-        )
+        return torch_ops().cuda_gap(call.func, x, call.axes)
 
     def run_auto(self, call: Call, xp: Any) -> Any:
-        if self.fused_gap(call) is None:
-            from . import _cuda_kernels
-
-            return _cuda_kernels.run_torch(call.func, call.x, len(call.axes), call.keepdims)
+        if self.op_gap(call) is None:
+            return run_op(call.func, call.x, call.axes, call.keepdims)
         return super().run_auto(call, xp)
 
     def run_native(self, call: Call, xp: Any) -> Any:

@@ -1,0 +1,297 @@
+"""xpsoftmax's accurate kernels as torch operators: ``torch.ops.xpsoftmax.*``.
+
+Three operators, defined with ``torch.library.custom_op`` the first time a
+torch tensor reaches xpsoftmax (this module imports torch; nothing imports it
+before torch is in use)::
+
+    xpsoftmax::softmax(Tensor x, int[] dims) -> Tensor
+    xpsoftmax::log_softmax(Tensor x, int[] dims) -> Tensor
+    xpsoftmax::logsumexp(Tensor x, int[] dims, bool keepdim) -> Tensor
+
+Each has a fake (meta) implementation for ``torch.compile``/``torch.export``,
+an analytic backward (``register_autograd``; softmax and log_softmax need
+only their output, logsumexp ``grad * exp(x - out)``), written in
+differentiable torch ops so double backward works, and a vmap rule.
+
+The kernels, by device:
+
+* CPU float32/float64: the NumPy backend's run path (blocked, threaded, in
+  place: :meth:`NumpyBackend.run_portable`) on the tensor's own memory
+  (``Tensor.numpy()`` is a view, ``torch.from_numpy`` wraps the result): no
+  copy either way;
+* CUDA: the fused kernel through CuPy where it covers the call
+  (:mod:`._cuda_kernels`), else the portable code;
+* anything else (16-bit floats, other devices): the portable code in torch,
+  16-bit floats computed in float32.
+
+Every kernel is the same algorithm as :mod:`xpsoftmax._core` (max shift,
+log1p form), so the results are the portable code's, within rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import _core
+from ._base import Call, run_core
+
+_FLOAT = (torch.float32, torch.float64)
+
+
+def _check(x: Tensor, dims: Sequence[int], name: str) -> None:
+    # the operators are public (torch.ops.xpsoftmax.*): direct callers get
+    # the same kind of message as xpsoftmax's own functions
+    if not (x.dtype.is_floating_point):
+        raise TypeError(f"xpsoftmax::{name} takes a real floating tensor, got dtype {x.dtype}")
+    nd = x.dim()
+    if not dims:
+        raise ValueError(f"xpsoftmax::{name}: dims must name at least one dimension")
+    if list(dims) != sorted(set(dims)) or not all(0 <= d < max(nd, 1) for d in dims):
+        raise ValueError(
+            f"xpsoftmax::{name}: dims={list(dims)} must be sorted, distinct and in "
+            f"[0, {max(nd, 1)}) for a tensor of {nd} dimensions"
+        )
+
+
+def _reduced_shape(x: Tensor, dims: Sequence[int], keepdim: bool) -> list[int]:
+    if x.dim() == 0:
+        return []
+    if keepdim:
+        return [1 if i in dims else n for i, n in enumerate(x.shape)]
+    return [n for i, n in enumerate(x.shape) if i not in dims]
+
+
+# -- the kernels ------------------------------------------------------------------------
+def _numpy_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
+    """The NumPy backend's run path on a CPU float32/float64 tensor's memory."""
+    import numpy as np
+
+    from . import NUMPY
+    from .numpy import serial
+
+    a = x.detach().numpy()  # a view, never a copy (strided views included)
+    call = Call(func, a, dims, None, keepdim, a.dtype, a.dtype)
+    xp = NUMPY.import_namespace()
+    # torch.set_num_threads(1) asks for one thread: the blocked path keeps to it
+    one = serial() if torch.get_num_threads() == 1 else _NULL
+    with one, NUMPY.errstate():
+        out = np.asarray(NUMPY.run_portable(call, xp))
+    t = torch.from_numpy(out)
+    # the fake kernels promise contiguous results (NumPy's small-array path
+    # keeps a transposed input's layout)
+    return t if t.is_contiguous() else t.contiguous()
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NULL = _Null()
+
+
+class _TorchOps(_core.Ops):
+    def stop_gradient(self, a: Any) -> Any:
+        return a.detach()
+
+
+def _portable_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
+    """The portable code in torch (16-bit floats in float32, then cast back)."""
+    import array_api_compat.torch as xp
+
+    xc = x.detach()
+    if xc.dtype not in _FLOAT:
+        xc = xc.to(torch.float32)
+    with torch.no_grad():
+        out = run_core(Call(func, xc, dims, None, keepdim, xc.dtype, xc.dtype), _TorchOps(xp))
+    return out.to(x.dtype).contiguous()
+
+
+def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -> Tensor:
+    """The forward kernel of ``xpsoftmax::<func>`` on a real tensor.
+
+    Called by the operators and, for a plain eager CPU call without autograd,
+    directly by the torch adapter (the operator's dispatch costs ~10 us).
+    """
+    if x.numel() == 0:
+        if func != "logsumexp":
+            return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        return torch.full(
+            _reduced_shape(x, dims, keepdim), -math.inf, dtype=x.dtype, device=x.device
+        )
+    if x.dim() == 0:
+        # one element, its own slice: the kernels reduce over a length-1 axis
+        return kernel(func, x.reshape(1), (0,), False).reshape(())
+    if x.device.type == "cpu" and x.dtype in _FLOAT:
+        return _numpy_kernel(func, x, dims, keepdim)
+    if x.is_cuda and cuda_gap(func, x, dims) is None:
+        from . import _cuda_kernels
+
+        return _cuda_kernels.run_torch(func, x, len(dims), keepdim)
+    return _portable_kernel(func, x, dims, keepdim)
+
+
+def cuda_gap(func: str, x: Tensor, dims: tuple[int, ...]) -> str | None:
+    """None if the fused CUDA kernel (through CuPy) serves this CUDA tensor."""
+    from . import _cuda_kernels
+
+    if not _cuda_kernels.cupy_sees_a_device():
+        return "CuPy is not installed"
+    return _cuda_kernels.gap(
+        func,
+        tuple(x.shape),
+        dims,
+        str(x.dtype).removeprefix("torch."),
+        x.is_contiguous(),
+        False,
+        x.device.index or 0,
+    )
+
+
+# -- the operators ----------------------------------------------------------------------
+@torch.library.custom_op("xpsoftmax::softmax", mutates_args=())
+def softmax(x: Tensor, dims: Sequence[int]) -> Tensor:
+    """Softmax of ``x`` over ``dims`` (sorted, distinct, non-negative).
+
+    >>> import torch, xpsoftmax
+    >>> torch.ops.xpsoftmax.softmax(torch.tensor([0.0, 0.0]), [0])
+    tensor([0.5000, 0.5000])
+    """
+    _check(x, dims, "softmax")
+    return kernel("softmax", x, tuple(dims))
+
+
+@torch.library.custom_op("xpsoftmax::log_softmax", mutates_args=())
+def log_softmax(x: Tensor, dims: Sequence[int]) -> Tensor:
+    """log(softmax(x)) over ``dims``, log1p form.
+
+    >>> import torch, xpsoftmax
+    >>> torch.ops.xpsoftmax.log_softmax(torch.tensor([0.0, -30.0]), [0])[0].item()
+    -9.357622912219837e-14
+    """
+    _check(x, dims, "log_softmax")
+    return kernel("log_softmax", x, tuple(dims))
+
+
+@torch.library.custom_op("xpsoftmax::logsumexp", mutates_args=())
+def logsumexp(x: Tensor, dims: Sequence[int], keepdim: bool) -> Tensor:
+    """log(sum(exp(x))) over ``dims``, log1p form.
+
+    >>> import torch, xpsoftmax
+    >>> torch.ops.xpsoftmax.logsumexp(torch.tensor([[0.0, 0.0]]), [1], False)
+    tensor([0.6931])
+    """
+    _check(x, dims, "logsumexp")
+    return kernel("logsumexp", x, tuple(dims), keepdim)
+
+
+@softmax.register_fake
+def _(x: Tensor, dims: Sequence[int]) -> Tensor:
+    _check(x, dims, "softmax")
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+@log_softmax.register_fake
+def _(x: Tensor, dims: Sequence[int]) -> Tensor:
+    _check(x, dims, "log_softmax")
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+@logsumexp.register_fake
+def _(x: Tensor, dims: Sequence[int], keepdim: bool) -> Tensor:
+    _check(x, dims, "logsumexp")
+    return x.new_empty(_reduced_shape(x, dims, keepdim))
+
+
+# -- autograd: analytic backward ----------------------------------------------------
+def _setup_out(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    ctx.save_for_backward(output)
+    ctx.dims = tuple(inputs[1])
+
+
+def _softmax_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+    (out,) = ctx.saved_tensors
+    dims = ctx.dims
+    if out.dim() == 0:
+        return grad * 0.0, None  # softmax of one element is 1: no dependence
+    if len(dims) == 1:
+        # torch's own fused backward (differentiable: double backward works)
+        return torch.ops.aten._softmax_backward_data(grad, out, dims[0], out.dtype), None
+    return out * (grad - (grad * out).sum(dims, keepdim=True)), None
+
+
+def _log_softmax_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+    (out,) = ctx.saved_tensors
+    dims = ctx.dims
+    if out.dim() == 0:
+        return grad * 0.0, None
+    if len(dims) == 1:
+        return torch.ops.aten._log_softmax_backward_data(grad, out, dims[0], out.dtype), None
+    return grad - out.exp() * grad.sum(dims, keepdim=True), None
+
+
+def _setup_lse(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    x, dims, keepdim = inputs
+    ctx.save_for_backward(x, output)
+    ctx.dims, ctx.keepdim = tuple(dims), keepdim
+
+
+def _logsumexp_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+    x, out = ctx.saved_tensors
+    if x.dim() > 0 and not ctx.keepdim:
+        for d in ctx.dims:  # ascending: each index is final once inserted
+            grad, out = grad.unsqueeze(d), out.unsqueeze(d)
+    # d logsumexp / dx = softmax(x) = exp(x - logsumexp(x))
+    return grad * (x - out).exp(), None, None
+
+
+softmax.register_autograd(_softmax_backward, setup_context=_setup_out)
+log_softmax.register_autograd(_log_softmax_backward, setup_context=_setup_out)
+logsumexp.register_autograd(_logsumexp_backward, setup_context=_setup_lse)
+
+
+# -- vmap: the batch dimension becomes dim 0, the reduced dims shift by one ------------
+def _batched(x: Tensor, bdim: int, dims: Sequence[int]) -> tuple[Tensor, list[int]]:
+    return x.movedim(bdim, 0), [d + 1 for d in dims]
+
+
+def _vmap_softmax(info: Any, in_dims: tuple[Any, ...], x: Tensor, dims: Sequence[int]) -> Any:
+    if in_dims[0] is None:
+        return torch.ops.xpsoftmax.softmax(x, dims), None
+    xb, db = _batched(x, in_dims[0], dims)
+    return torch.ops.xpsoftmax.softmax(xb, db), 0
+
+
+def _vmap_log_softmax(info: Any, in_dims: tuple[Any, ...], x: Tensor, dims: Sequence[int]) -> Any:
+    if in_dims[0] is None:
+        return torch.ops.xpsoftmax.log_softmax(x, dims), None
+    xb, db = _batched(x, in_dims[0], dims)
+    return torch.ops.xpsoftmax.log_softmax(xb, db), 0
+
+
+def _vmap_logsumexp(
+    info: Any, in_dims: tuple[Any, ...], x: Tensor, dims: Sequence[int], keepdim: bool
+) -> Any:
+    if in_dims[0] is None:
+        return torch.ops.xpsoftmax.logsumexp(x, dims, keepdim), None
+    xb, db = _batched(x, in_dims[0], dims)
+    return torch.ops.xpsoftmax.logsumexp(xb, db, keepdim), 0
+
+
+torch.library.register_vmap("xpsoftmax::softmax", _vmap_softmax)
+torch.library.register_vmap("xpsoftmax::log_softmax", _vmap_log_softmax)
+torch.library.register_vmap("xpsoftmax::logsumexp", _vmap_logsumexp)
+
+OPS = {
+    "softmax": torch.ops.xpsoftmax.softmax.default,
+    "log_softmax": torch.ops.xpsoftmax.log_softmax.default,
+    "logsumexp": torch.ops.xpsoftmax.logsumexp.default,
+}

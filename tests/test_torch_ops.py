@@ -1,0 +1,231 @@
+"""The torch operators torch.ops.xpsoftmax.* behind impl="auto" on torch tensors.
+
+opcheck (schema, fake kernel, autograd registration, aot dispatch), gradcheck
+and gradgradcheck in float64, torch.compile(fullgraph=True), torch.func
+grad/vmap, and the values against the mpmath references of the conformance
+catalogue (the reference of ``log_softmax([0, -30])`` is computed there, not here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpsoftmax as xs
+from xpsoftmax.conformance.cases import all_cases
+from xpsoftmax.conformance.checks import compare_values
+
+torch = pytest.importorskip("torch")
+from xpsoftmax.backends import _torch_ops  # noqa: E402  (needs torch)
+
+OPS = torch.ops.xpsoftmax
+FUNCS = {"softmax": xs.softmax, "log_softmax": xs.log_softmax, "logsumexp": xs.logsumexp}
+
+
+def _call(func: str, x, dims, keepdim=False):  # type: ignore[no-untyped-def]
+    op = getattr(OPS, func)
+    return op(x, dims, keepdim) if func == "logsumexp" else op(x, dims)
+
+
+def _x(shape=(3, 5), dtype=None, requires_grad=False, seed=0):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    t = torch.tensor(rng.normal(0, 3, size=shape), dtype=dtype or torch.float64)
+    return t.requires_grad_(requires_grad)
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+@pytest.mark.parametrize("dims", [[1], [0], [0, 1]])
+def test_opcheck(func: str, dims: list[int]) -> None:
+    args = (_x(requires_grad=True), dims) + ((True,) if func == "logsumexp" else ())
+    torch.library.opcheck(getattr(OPS, func).default, args)
+    if func == "logsumexp":
+        torch.library.opcheck(OPS.logsumexp.default, (_x(requires_grad=True), dims, False))
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+@pytest.mark.parametrize("dims", [[1], [0, 1]])
+def test_gradcheck_and_double_backward(func: str, dims: list[int]) -> None:
+    x = _x((3, 4), requires_grad=True)
+    fn = lambda a: _call(func, a, dims)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+def test_auto_goes_through_the_operator_with_autograd(func: str) -> None:
+    x = _x(requires_grad=True)
+    out = FUNCS[func](x) if func != "softmax" else xs.softmax(x, axis=(0, 1))
+    assert out.requires_grad and "xpsoftmax" in type(out.grad_fn).__name__
+    out.sum().backward()
+    ref = _x(requires_grad=True)
+    native = {
+        "softmax": lambda a: torch.softmax(a.reshape(-1), 0).reshape(a.shape),
+        "log_softmax": lambda a: torch.log_softmax(a, -1),
+        "logsumexp": lambda a: torch.logsumexp(a, -1),
+    }[func]
+    native(ref).sum().backward()
+    # O(1) sums of a few products: a few float64 ulps
+    np.testing.assert_allclose(x.grad.numpy(), ref.grad.numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_dtype_device_requires_grad_like_torch() -> None:
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        x = _x(dtype=dtype)
+        for func, f in FUNCS.items():
+            ours, theirs = f(x), getattr(torch, func)(x, -1)
+            assert (ours.dtype, ours.device, ours.shape) == (
+                theirs.dtype,
+                theirs.device,
+                theirs.shape,
+            )
+            assert not ours.requires_grad
+            with torch.no_grad():
+                assert not f(_x(dtype=dtype, requires_grad=True)).requires_grad
+    # 16-bit input straight to the operator: computed in float32, cast back
+    y = OPS.log_softmax(torch.tensor([0.0, -30.0], dtype=torch.bfloat16), [0])
+    assert y.dtype == torch.bfloat16 and y[0].item() < 0
+
+
+def test_input_not_mutated_and_no_alias() -> None:
+    x = _x((600, 700), dtype=torch.float32)  # the blocked (threaded) path
+    before = x.clone()
+    for f in FUNCS.values():
+        out = f(x)
+        assert torch.equal(x, before)
+        assert out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    # a strided view reaches the NumPy path as a view (no copy) and stays intact
+    xt = x.t()
+    np.testing.assert_allclose(
+        xs.log_softmax(xt).numpy(), xs.log_softmax(xt.contiguous()).numpy(), rtol=1e-6, atol=0
+    )
+    assert torch.equal(x, before)
+
+
+def test_operator_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="dims"):
+        OPS.log_softmax(_x(), [2])
+    with pytest.raises(ValueError, match="dims"):
+        OPS.logsumexp(_x(), [1, 0], False)
+    with pytest.raises(TypeError, match="floating"):
+        OPS.softmax(torch.ones(3, dtype=torch.int64), [0])
+
+
+def test_errors_unchanged_by_the_fast_path() -> None:
+    x = _x(dtype=torch.float32)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        xs.log_softmax(x, axis=2)
+    with pytest.raises(ValueError, match="axis -3 is out of range"):
+        xs.logsumexp(x, axis=-3)
+    # logsumexp accepts complex input (issue 15); log_softmax rejects it
+    with pytest.raises(TypeError, match="complex"):
+        xs.log_softmax(torch.ones(3, dtype=torch.complex64))
+    assert xs.logsumexp(torch.ones(3, dtype=torch.complex64)).dtype == torch.complex64
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+def test_torch_compile_fullgraph(func: str) -> None:
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    x = _x()
+    f = FUNCS[func]
+    # axis=(0, 1) sends softmax through its operator too
+    kw = {"axis": (0, 1)} if func == "softmax" else {}
+    compiled = torch.compile(lambda a: f(a, **kw), fullgraph=True, backend="aot_eager")
+    np.testing.assert_allclose(compiled(x).numpy(), f(x, **kw).numpy(), rtol=1e-15, atol=0)
+    xr = x.clone().requires_grad_(True)
+    compiled(xr).sum().backward()
+    assert xr.grad is not None and torch.isfinite(xr.grad).all()
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+def test_torch_func_grad_and_vmap(func: str) -> None:
+    import torch.func as F
+
+    x = _x()
+    f = FUNCS[func]
+    g = F.grad(lambda a: f(a).sum())(x)
+    xr = x.clone().requires_grad_(True)
+    f(xr).sum().backward()
+    np.testing.assert_allclose(g.numpy(), xr.grad.numpy(), rtol=1e-13, atol=1e-15)
+    mapped = F.vmap(lambda a: f(a, axis=0))(x)  # rows, each over its only axis
+    np.testing.assert_allclose(mapped.numpy(), f(x, axis=-1).numpy(), rtol=1e-15, atol=0)
+    # vmap of the operators directly, batch dim not first
+    out = F.vmap(lambda a: _call(func, a, [0]), in_dims=1)(x)
+    np.testing.assert_allclose(out.numpy(), f(x.t(), axis=-1).numpy(), rtol=1e-15, atol=0)
+    jac = F.vmap(F.grad(lambda a: f(a, axis=(0,)).sum()))(x)
+    assert jac.shape == x.shape
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
+def test_jit_trace_records_the_operator() -> None:
+    traced = torch.jit.trace(lambda a: xs.log_softmax(a), _x())
+    assert "xpsoftmax::log_softmax" in str(traced.graph)
+    y = _x(seed=1)
+    np.testing.assert_allclose(traced(y).numpy(), xs.log_softmax(y).numpy(), rtol=0, atol=0)
+
+
+def test_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    xs_ = [_x((700, 800), dtype=torch.float32, seed=i) for i in range(6)]
+    want = [xs.log_softmax(a) for a in xs_]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(xs.log_softmax, xs_))
+    for a, b in zip(got, want, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_one_torch_thread_keeps_the_numpy_path_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xpsoftmax.backends import numpy as npb
+
+    called: list[int] = []
+    monkeypatch.setattr(npb, "_get_pool", lambda: called.append(1))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        xs.log_softmax(_x((1000, 1000), dtype=torch.float32))
+    finally:
+        torch.set_num_threads(n)
+    assert called == []
+
+
+CASES = [
+    c
+    for c in all_cases()
+    if c.group in ("accuracy", "large-logits", "special", "adversarial")
+    and c.where is None
+    and c.dtype in ("float32", "float64")
+    and np.ndim(c.x) >= 1
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.id}/{c.func}/{c.dtype}")
+def test_operator_values_against_mpmath(case) -> None:  # type: ignore[no-untyped-def]
+    x = torch.tensor(np.asarray(case.x), dtype=getattr(torch, case.dtype))
+    nd = x.dim()
+    axis = case.axis
+    dims = sorted(range(nd) if axis is None else [a % nd for a in np.atleast_1d(axis)])
+    if x.numel() == 0 or not dims:
+        pytest.skip("empty or 0-d: handled before the operator")
+    out = _call(case.func, x, dims, case.keepdims)
+    ok, _worst, _p, detail = compare_values(out.numpy().astype(np.float64), case, case.dtype)
+    assert ok, detail
+
+
+def test_kernel_is_the_numpy_path_without_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    from xpsoftmax.backends import NUMPY
+
+    real = NUMPY.run_portable
+
+    def spy(call, xp):  # type: ignore[no-untyped-def]
+        seen.append(call.x.__array_interface__["data"][0])
+        return real(call, xp)
+
+    monkeypatch.setattr(NUMPY, "run_portable", spy)
+    x = _x(dtype=torch.float32)
+    xs.logsumexp(x)
+    xs.log_softmax(_x(requires_grad=True))  # through the operator
+    assert seen[0] == x.data_ptr() and len(seen) == 2
+    assert _torch_ops.OPS["log_softmax"] is OPS.log_softmax.default
