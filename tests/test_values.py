@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import xpsoftmax as xs
+from xpsoftmax.conformance.runner import _dtype_name
 from xpsoftmax.testing import assert_close
 
 from reference import REFERENCES, cond
@@ -41,7 +42,7 @@ def test_against_mpmath(target, func, impl, name, values, axis, dtype):
     expected = REFERENCES[func](x_np, axis)
     out = FUNCS[func](target.asarray(x_np), axis=axis, impl=impl)
     assert type(out) is type(target.asarray(x_np))
-    assert str(out.dtype).endswith(dtype)
+    assert _dtype_name(out) == dtype
     assert_close(out, expected, ulps=2, cond=cond(func, x_np, axis), dtype=dtype, target=target)
 
 
@@ -109,7 +110,7 @@ def test_float16_computed_in_float32(target):
         pytest.skip(f"{target.backend_name} has no float16")
     x = target.asarray(np.array([60000.0, 0.0], dtype=np.float16))
     out = xs.softmax(x)
-    assert str(out.dtype).endswith("float16")
+    assert _dtype_name(out) == "float16"
     np.testing.assert_array_equal(target.to_numpy(out), [1.0, 0.0])
     ls = target.to_numpy(xs.log_softmax(x))
     # the top entry's deficit exp(-60000) is far below float16's resolution; -60000 is representable
@@ -285,8 +286,11 @@ def test_native_and_auto_agree_with_portable(target):
         assert_close(auto, ref, ulps=2, cond=k, dtype="float64")
         if func in b.native_funcs:
             native = target.to_numpy(FUNCS[func](x, impl="native"))
-            # natives lack the log1p form: hold them to the plain-log bound (|L| + 1) u / |y|
-            assert_close(native, ref, ulps=4, cond=k + 8, dtype="float64")
+            # natives lack the log1p form: hold them to the plain-log bound (|L| + 1) u / |y|;
+            # MLX's exp is float32-accurate on float64 (README backends table, measured), so
+            # its natives are held to float32's unit roundoff
+            acc = "float32" if b.name == "mlx" else "float64"
+            assert_close(native, ref, ulps=4, cond=k + 8, dtype=acc)
         else:
             with pytest.raises(ValueError, match="impl='native'"):
                 FUNCS[func](x, impl="native")

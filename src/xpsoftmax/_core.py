@@ -243,7 +243,7 @@ def _direct_sum(x: Array, b: Array | None, dead: Array, use: Array, ops: Ops) ->
     xp = ops.xp
     zero = ops.scalar(0.0, x)
     xs = xp.where(use, x, zero)
-    term = xp.exp(xs) if b is None else b * xp.exp(xs)
+    term = ops.exp(xs) if b is None else b * ops.exp(xs)
     return xp.where(dead, ops.scalar(0.0, term), term)
 
 
@@ -296,7 +296,7 @@ def logsumexp_signed(
         s = xp.sign(b_safe)
     rho = xp.where(dead, ninf, rho)
     mx, shift = _shift(rho, axes, ops)
-    e = xp.exp(rho - shift)
+    e = ops.exp(rho - shift)
     is_max = xp.logical_and(rho == mx, xp.logical_not(dead))
     s_max = xp.where(is_max, s, zero)
     # the maximal terms are +-1 exactly: e*s - s_max is exactly the other terms
@@ -306,7 +306,7 @@ def logsumexp_signed(
         # a zero weight's term is 0, but its derivative in b is exp(x - shift):
         # add it with value 0 so that grad wrt b is right there too
         z0 = xp.where(xp.logical_and(b == 0, xp.isfinite(x)), xp.minimum(x - shift, zero), ninf)
-        terms = terms + xp.where(b == 0, b * xp.exp(z0), zero)
+        terms = terms + xp.where(b == 0, b * ops.exp(z0), zero)
     rest = xp.sum(terms, axis=axes, keepdims=True)
     c = xp.sum(s_max, axis=axes, keepdims=True)
     sigma = xp.where(c < 0, -one, one)
@@ -378,7 +378,7 @@ def logsumexp_complex(
     phi_k = xp.max(xp.where(is_max, phi, ninf), axis=axes, keepdims=True)
     phi_k = xp.where(xp.isfinite(phi_k), phi_k, zero)
     dphi = xp.where(dead, zero, phi - phi_k)
-    e = xp.exp(rho - shift)
+    e = ops.exp(rho - shift)
     is_piv = xp.logical_and(is_max, dphi == 0)
     piv = xp.astype(is_piv, xr.dtype)
     # pivot terms are 1 + 0i exactly: subtracting 1 there leaves the others

@@ -43,6 +43,16 @@ class MlxNamespace:
     def zeros_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
         return self._mx.zeros(x.shape, dtype=x.dtype if dtype is None else dtype)
 
+    def zeros(self, shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        return self._mx.zeros(shape, dtype=self._mx.float32 if dtype is None else dtype)
+
+    def sign(self, x: Any, /) -> Any:
+        # mx.sign(nan) is 0; the standard's (and return_sign's) is NaN
+        return self._mx.where(self._mx.isnan(x), x, self._mx.sign(x))
+
+    def ones_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        return self._mx.ones(x.shape, dtype=x.dtype if dtype is None else dtype)
+
     def astype(self, x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
         return x.astype(dtype)
 

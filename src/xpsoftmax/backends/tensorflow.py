@@ -57,6 +57,13 @@ class _Info:
         return {"real floating": tf.float32, "complex floating": tf.complex64,
                 "integral": tf.int32, "indexing": tf.int64}  # fmt: skip
 
+    def dtypes(self, *, device: Any = None, kind: Any = None) -> dict[str, Any]:
+        # the standard's names, so dtype="float32" means tf.float32
+        names = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                 "uint64", "float16", "bfloat16", "float32", "float64", "complex64",
+                 "complex128")  # fmt: skip
+        return {n: getattr(self._tf, n) for n in names}
+
     def devices(self) -> list[str]:
         return [d.name for d in self._tf.config.list_logical_devices()]
 
@@ -148,6 +155,62 @@ class TfNamespace:
         tf = self._tf
         with tf.device(device) if device else contextlib.nullcontext():
             return tf.fill(shape, tf.constant(fill_value, dtype=dtype))
+
+    # -- what logsumexp's weights (b=, return_sign) and logmeanexp use ---------------
+    def zeros(self, shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        tf = self._tf
+        with tf.device(device) if device else contextlib.nullcontext():
+            return tf.zeros(shape, dtype=tf.float32 if dtype is None else dtype)
+
+    def ones_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        return self._tf.ones_like(x, dtype=dtype)
+
+    def result_type(self, *dtypes: Any) -> Any:
+        import numpy as np
+
+        # the standard's promotion table, which NumPy's follows for these
+        # dtypes; tf.experimental.numpy's depends on a global switch
+        tf = self._tf
+        return tf.as_dtype(np.result_type(*(tf.as_dtype(d).as_numpy_dtype for d in dtypes)))
+
+    def log(self, x: Any, /) -> Any:
+        return self._tf.math.log(x)
+
+    def expm1(self, x: Any, /) -> Any:
+        return self._tf.math.expm1(x)
+
+    def abs(self, x: Any, /) -> Any:
+        return self._tf.abs(x)
+
+    def sign(self, x: Any, /) -> Any:
+        return self._tf.sign(x)
+
+    def minimum(self, x1: Any, x2: Any, /) -> Any:
+        return self._tf.minimum(x1, x2)
+
+    def round(self, x: Any, /) -> Any:
+        return self._tf.round(x)
+
+    def logical_and(self, x1: Any, x2: Any, /) -> Any:
+        return self._tf.logical_and(x1, x2)
+
+    def logical_or(self, x1: Any, x2: Any, /) -> Any:
+        return self._tf.logical_or(x1, x2)
+
+    def real(self, x: Any, /) -> Any:
+        return self._tf.math.real(x)
+
+    def imag(self, x: Any, /) -> Any:
+        return self._tf.math.imag(x)
+
+    def sin(self, x: Any, /) -> Any:
+        return self._tf.sin(x)
+
+    def cos(self, x: Any, /) -> Any:
+        return self._tf.cos(x)
+
+    def atan2(self, x1: Any, x2: Any, /) -> Any:
+        return self._tf.math.atan2(x1, x2)
 
 
 class TfOps(_core.Ops):

@@ -121,7 +121,9 @@ def _weights_kw(x: Any, case: Case) -> dict[str, Any]:
 
 def _dtype_of(x: Any) -> Any:
     # NumPy's name of x's dtype (the weights cases are float32/float64)
-    return np.dtype(str(x.dtype).rsplit(".", 1)[-1])
+    # (TensorFlow's dtypes print as <dtype: 'float32'> but have a .name)
+    name = getattr(x.dtype, "name", None)
+    return np.dtype(name if isinstance(name, str) else str(x.dtype).rsplit(".", 1)[-1])
 
 
 def make_array(target: Target, values: np.ndarray, dtype: str) -> Any:
