@@ -33,9 +33,9 @@ INF, NAN = math.inf, math.nan
 @contextlib.contextmanager
 def _context(name):
     if name == "jax":
-        import jax
+        from xpsoftmax.backends.jax import enable_x64
 
-        with jax.enable_x64(True):
+        with enable_x64(True):
             yield
     else:
         yield
@@ -305,6 +305,10 @@ def test_complex_tiny_imaginary_relative():
         [complex(INF, 2), complex(INF, -2)],
         [complex(NAN, 0), 1],
     ],
+)
+@pytest.mark.skipif(
+    tuple(int(p) for p in __import__("scipy").__version__.split(".")[:2]) < (1, 17),
+    reason="the infinities are compared with SciPy 1.17's results (older SciPy differs)",
 )
 def test_complex_infinities_as_scipy(x):
     scipy_special = pytest.importorskip("scipy.special")

@@ -346,6 +346,13 @@ def _wrap_phase(theta: Array, ops: Ops) -> Array:
     return xp.where(xp.abs(theta) <= math.pi, theta, w)
 
 
+def _complex(re: Array, im: Array, dtype: Any, xp: Namespace) -> Array:
+    """``re + im * 1j`` in complex ``dtype``; the standard (array-api-strict
+    2.2) promotes no Python complex scalar with a real array, so both parts
+    are made complex first."""
+    return xp.astype(re, dtype) + xp.astype(im, dtype) * 1j
+
+
 def logsumexp_complex(
     x: Array,
     b: Array | None,
@@ -397,13 +404,13 @@ def logsumexp_complex(
     total = xp.where(bad, total, xp.ones_like(total))
     if return_sign:
         re = xp.where(bad, xp.log(xp.abs(total)), re)
-        phase = xp.cos(im) + xp.sin(im) * 1j
-        sgn = xp.where(bad, xp.sign(total), xp.astype(phase, x.dtype))
+        phase = _complex(xp.cos(im), xp.sin(im), x.dtype, xp)
+        sgn = xp.where(bad, xp.sign(total), phase)
         return _squeeze(re, axes, keepdims, xp), _squeeze(sgn, axes, keepdims, xp)
     direct = xp.log(total)
-    direct = xp.real(direct) + _wrap_phase(xp.imag(direct), ops) * 1j
-    main = re + im * 1j
-    out = xp.where(bad, xp.astype(direct, x.dtype), xp.astype(main, x.dtype))
+    direct = _complex(xp.real(direct), _wrap_phase(xp.imag(direct), ops), x.dtype, xp)
+    main = _complex(re, im, x.dtype, xp)
+    out = xp.where(bad, direct, main)
     return _squeeze(out, axes, keepdims, xp)
 
 
