@@ -151,36 +151,30 @@ def _named_dtype(xp: Any, name: str) -> Any:
     return name
 
 
-def _ml_dtypes_type(dtype: Any) -> bool:
+def _ml_dtypes_kind(dtype: Any, info: str) -> bool:
+    """Whether ``dtype`` is a NumPy dtype of ml_dtypes that ``ml_dtypes.<info>``
+    ("finfo" or "iinfo") describes."""
     t = getattr(dtype, "type", None)  # a NumPy dtype's scalar type
-    return isinstance(t, type) and t.__module__.startswith("ml_dtypes")
+    if not (isinstance(t, type) and t.__module__.startswith("ml_dtypes")):
+        return False
+    import ml_dtypes
+
+    try:
+        getattr(ml_dtypes, info)(dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _small_float(dtype: Any) -> bool:
     """A NumPy dtype of ml_dtypes' floats (bfloat16, float8_*, ...): every one
     is narrower than float32, which computes it (NumPy's isdtype rejects them)."""
-    if not _ml_dtypes_type(dtype):
-        return False
-    import ml_dtypes
-
-    try:
-        ml_dtypes.finfo(dtype)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return _ml_dtypes_kind(dtype, "finfo")
 
 
 def _ml_integer(dtype: Any) -> bool:
     """A NumPy dtype of ml_dtypes' narrow integers (int4, uint4, ...)."""
-    if not _ml_dtypes_type(dtype):
-        return False
-    import ml_dtypes
-
-    try:
-        ml_dtypes.iinfo(dtype)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return _ml_dtypes_kind(dtype, "iinfo")
 
 
 def _default_float(x: Any, xp: Any) -> Any:
