@@ -34,32 +34,72 @@ class JaxOps(_core.Ops):
         return jax.lax.stop_gradient(a)
 
 
+def _log1p_parts(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
+    """(m, t) with m the slice max (kept dims) and t = sum(exp(x - m)) - 1.
+
+    With e = exp(x - m), e == 1 exactly at the maxima and e < 1 elsewhere, so
+    floor(e) marks the maxima without an equality mask (full-array compares
+    and selects break XLA:CPU's fusion, ~5x slower): t = sum(e - floor(e)) +
+    (sum(floor(e)) - 1) sums the non-maximal terms apart from the ones, so
+    log1p(t) keeps the core's accuracy (log_softmax([0, -30]) is -9.36e-14,
+    not 0), ties at the max included.  XLA fuses the two sums into one pass.
+    A NaN, +inf or all -inf slice makes m, and so t, NaN or inf: the callers
+    fix those per slice after the reductions.  Not differentiated (floor has
+    no useful derivative): the callers' custom_jvp rules give the tangents.
+    """
+    import jax.numpy as jnp
+
+    m = jnp.max(x, axis=axes, keepdims=True)
+    e = jnp.exp(x - m)
+    whole = jnp.floor(e)
+    t = jnp.sum(e - whole, axis=axes, keepdims=True) + (
+        jnp.sum(whole, axis=axes, keepdims=True) - 1
+    )
+    return m, t
+
+
+def _tangent_softmax(x: Any, axes: tuple[int, ...]) -> Any:
+    """softmax(x) for the fused kernels' tangents, from the plain sum of exp(x - m).
+
+    The tangents need softmax to a few ulps only, which the plain sum gives
+    (no log1p form): one reduction, which XLA:CPU fuses with the exp at every
+    size, where the log1p form's two sums of one exp stay one pass only from
+    about 4096x4096 up (below, exp and floor are written out to memory).
+    Under grad the fused primal is then dead code whenever only the gradient
+    is asked for: jit(grad(f)) is two passes over x plus the output, as for
+    jax.nn.  A slice whose max is not finite is shifted by +inf: all -inf
+    gives exp 0 and a zero softmax (zero gradient for logsumexp's -inf, the
+    core's), a NaN or +inf entry gives NaN.  Plain jnp, so hessian
+    differentiates it again (the shift is cut: softmax does not depend on it).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    m = jnp.max(x, axis=axes, keepdims=True)
+    shift = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.inf))
+    e = jnp.exp(x - shift)
+    total = jnp.sum(e, axis=axes, keepdims=True)
+    return e / jnp.where(total > 0, total, 1)
+
+
 @functools.lru_cache(maxsize=1)
 def _fused_logsumexp() -> Any:
     """logsumexp for XLA:CPU's fused kernels: the core's log1p form, one pass.
 
-    With m the slice max and e = exp(x - m), e == 1 exactly at the maxima, so
-    t = sum(e - floor(e)) + (sum(floor(e)) - 1) is sum(e) - 1 with the
-    non-maximal terms summed apart from the ones: m + log1p(t) keeps the
-    core's accuracy (logsumexp([0, -30]) is 9.36e-14, not 0).  Full-array
-    selects (say where(isfinite(m), m, 0) as the shift) break XLA's fusion
-    (5x slower), so non-finite slices are fixed after the reductions, per
-    slice: a NaN in the slice makes m NaN, +inf makes it +inf, all -inf makes
-    it -inf, and that m is the answer.  custom_jvp (not custom_vjp) so that
-    jacfwd/hessian work; the tangent sum(exp(x - out) * dx) gives zero for a
-    slice whose value is not finite.
+    m + log1p(t) from :func:`_log1p_parts`.  Non-finite slices are fixed per
+    slice after the reductions (a full-array select such as
+    where(isfinite(m), m, 0) as the shift would break the fusion): a NaN in
+    the slice makes m NaN, +inf makes it +inf, all -inf makes it -inf, and
+    that m is the answer.  custom_jvp (not custom_vjp) so that
+    jacfwd/hessian work; the tangent is sum(softmax(x) * dx) with the softmax
+    of :func:`_tangent_softmax`.
     """
     import jax
     import jax.numpy as jnp
 
     @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
     def lse(x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-        m = jnp.max(x, axis=axes, keepdims=True)
-        e = jnp.exp(x - m)
-        whole = jnp.floor(e)
-        t = jnp.sum(e - whole, axis=axes, keepdims=True) + (
-            jnp.sum(whole, axis=axes, keepdims=True) - 1
-        )
+        m, t = _log1p_parts(x, axes)
         out = jnp.where(jnp.isfinite(m), m + jnp.log1p(t), m)
         return out if keepdims else jnp.squeeze(out, axis=axes)
 
@@ -67,8 +107,7 @@ def _fused_logsumexp() -> Any:
     def _lse_jvp(axes: tuple[int, ...], keepdims: bool, primals: Any, tangents: Any) -> Any:
         (x,), (dx,) = primals, tangents
         out = lse(x, axes, True)
-        shift = jnp.where(jnp.isfinite(out), out, jnp.inf)
-        dout = jnp.sum(jnp.exp(x - shift) * dx, axis=axes, keepdims=True)
+        dout = jnp.sum(_tangent_softmax(x, axes) * dx, axis=axes, keepdims=True)
         if not keepdims:
             out, dout = jnp.squeeze(out, axis=axes), jnp.squeeze(dout, axis=axes)
         return out, dout
@@ -76,13 +115,53 @@ def _fused_logsumexp() -> Any:
     return lse
 
 
+@functools.lru_cache(maxsize=1)
+def _fused_log_softmax() -> Any:
+    """log_softmax for XLA:CPU's fused kernels: (x - m) - log1p(t), the core's log1p form.
+
+    From :func:`_log1p_parts`; no select at all: the special slices come out
+    as the core's by IEEE propagation alone (a NaN or +inf makes m NaN or
+    +inf, so x - m, t and every output NaN; an all -inf slice gives
+    -inf - -inf = NaN, the core's 0/0; a -inf entry of a finite slice gives
+    -inf).  custom_jvp with the analytic tangent dy = dx - sum(softmax(x) * dx)
+    (softmax = exp(y), taken from :func:`_tangent_softmax`), and
+    jacfwd/hessian/vmap keep working (the rule differentiates again).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+    def log_softmax(x: Any, axes: tuple[int, ...]) -> Any:
+        m, t = _log1p_parts(x, axes)
+        return (x - m) - jnp.log1p(t)
+
+    @log_softmax.defjvp
+    def _log_softmax_jvp(axes: tuple[int, ...], primals: Any, tangents: Any) -> Any:
+        (x,), (dx,) = primals, tangents
+        y = log_softmax(x, axes)
+        return y, dx - jnp.sum(_tangent_softmax(x, axes) * dx, axis=axes, keepdims=True)
+
+    return log_softmax
+
+
+def _fused(func: str, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """The fused kernel of ``func`` (logsumexp or log_softmax) on ``x``."""
+    if func == "log_softmax":
+        return _fused_log_softmax()(x, axes)
+    return _fused_logsumexp()(x, axes, keepdims)
+
+
+#: the functions with a fused kernel (unmasked, unweighted, real float32/float64)
+_FUSED_FUNCS = frozenset({"logsumexp", "log_softmax"})
+
+
 def _fused_covers(call: Call) -> bool:
-    """Whether impl="auto" may use _fused_logsumexp for ``call`` (else the core)."""
+    """Whether impl="auto" may use the fused kernels for ``call`` (else the core)."""
     import jax.numpy as jnp
 
     x = call.x
     return (
-        call.func == "logsumexp"
+        call.func in _FUSED_FUNCS
         and call.mask is None
         and call.b is None
         and not call.return_sign
@@ -108,7 +187,7 @@ def _compiled(
 
     def fn(x: Any, mask: Any, b: Any = None) -> Any:
         if fused:
-            return _fused_logsumexp()(x, axes, keepdims)
+            return _fused(func, x, axes, keepdims)
         call = Call(func, x, axes, mask, keepdims, x.dtype, x.dtype, b, return_sign, complex_input)
         if native:
             return _native(call)
@@ -192,8 +271,8 @@ class JaxBackend(Backend):
         mask/dtype, impl="auto"), or NotImplemented for the general route.
 
         It calls the same cached jitted function the general route would
-        (jax.nn.softmax for softmax, the core otherwise), found by one dict
-        lookup; tracers, 16-bit floats, 0-d or empty input, an out-of-range
+        (jax.nn.softmax for softmax, the fused kernels for log_softmax and
+        logsumexp), found by one dict lookup; tracers, 16-bit floats, 0-d or empty input, an out-of-range
         axis (and so every error) take the general route.
         """
         import jax
@@ -215,8 +294,10 @@ class JaxBackend(Backend):
             fn = compiled.get(key)
             if fn is None:
                 native = func in self.auto_native_funcs and self.native_for_auto
-                fused = func == "logsumexp"  # float32/64, non-empty: checked above
-                fn = compiled[key] = _compiled(func, (key[1],), False, native, fused=fused)
+                fused = func in _FUSED_FUNCS  # float32/64, non-empty: checked above
+                # positional as in _run: one lru_cache entry, one jitted function
+                # (and so one executable per shape) for both routes
+                fn = compiled[key] = _compiled(func, (key[1],), False, native, False, False, fused)
             return fn(x, None)
 
         return fast
@@ -233,7 +314,7 @@ class JaxBackend(Backend):
         if any(isinstance(a, jax.core.Tracer) for a in traced):
             # inside the caller's transformation: just trace through
             if fused:
-                return _fused_logsumexp()(call.x, call.axes, call.keepdims)
+                return _fused(call.func, call.x, call.axes, call.keepdims)
             return _native(call) if native else run_core(call, JaxOps(self.namespace(call.x)))
         fn = _compiled(
             call.func,
