@@ -1,6 +1,7 @@
-"""impl="auto" sends unmasked logsumexp on JAX to a fused kernel (backends/jax.py,
-_fused_logsumexp): it must keep the core's accuracy (log1p form, checked against
-mpmath), its special values, and compose with jit/vmap/grad/jacfwd/hessian."""
+"""impl="auto" sends unmasked logsumexp and log_softmax on JAX to fused kernels
+(backends/jax.py, _fused_logsumexp and _fused_log_softmax): they must keep the
+core's accuracy (log1p form, checked against mpmath), its special values, and
+compose with jit/vmap/grad/jacfwd/hessian."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import pytest
 
 import xpsoftmax as xs
 from xpsoftmax.backends.jax import enable_x64
+from xpsoftmax.testing import assert_close
+
+from reference import cond as ls_cond
+from reference import mp_log_softmax
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -113,4 +118,144 @@ def test_vmap() -> None:
     got = jax.vmap(lambda r: xs.logsumexp(r))(x)
     np.testing.assert_allclose(
         np.asarray(got), np.asarray(xs.logsumexp(x, axis=-1, impl="portable")), rtol=4e-7
+    )
+
+
+# -- log_softmax ----------------------------------------------------------------------------
+def _log_softmax_calls(x: object) -> list[object]:
+    """The routes "auto" takes: the eager fast path, the general route (axis as a
+    tuple), and a trace under the caller's jit."""
+    return [
+        xs.log_softmax(x, axis=-1),
+        xs.log_softmax(x, axis=(-1,)),
+        jax.jit(lambda a: xs.log_softmax(a, axis=-1))(x),
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("row", HARD)
+def test_log_softmax_vs_mpmath(row: list[float], dtype: str) -> None:
+    with enable_x64(dtype == "float64"):
+        x = jnp.asarray(row, dtype=dtype)
+        row_as = np.asarray(x).astype(np.float64)  # the inputs as rounded to dtype
+        ref = mp_log_softmax(row_as)
+        for got in _log_softmax_calls(x):
+            # the unit tests' bound: ulps x the error model's factor (tests/reference.py)
+            assert_close(got, ref, ulps=2, cond=ls_cond("log_softmax", row_as), dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    ("row", "top"),
+    [
+        ([0.0, -40.0], -4.248354255291589e-18),  # -log1p(e^-40): the naive form gives 0
+        ([0.0, -30.0], -9.357622968840175e-14),
+        ([5.0, 5.0, -35.0], -0.6931471805599453),  # tied maxima: -log(2 + e^-40)
+    ],
+)
+def test_log_softmax_log1p_form_float64(row: list[float], top: float) -> None:
+    with enable_x64(True):
+        x = jnp.asarray(row, dtype="float64")
+        ref = mp_log_softmax(np.asarray(row))
+        assert ref[0] == pytest.approx(top, rel=1e-15)
+        for got in _log_softmax_calls(x):
+            assert np.asarray(got).dtype == np.float64
+            assert_close(got, ref, ulps=2, cond=ls_cond("log_softmax", np.asarray(row)))
+
+
+def test_log_softmax_repeated_maxima() -> None:
+    # three tied maxima and one tiny term: t = (3 - 1) + e^-50, no 1 summed with e^-50
+    x = jnp.asarray([[2.0, 2.0, -48.0, 2.0], [7.0, -1.0, 7.0, 7.0]], dtype="float32")
+    ref = mp_log_softmax(np.asarray(x, dtype=np.float64))
+    for got in _log_softmax_calls(x):
+        assert_close(got, ref, ulps=2, cond=ls_cond("log_softmax", np.asarray(x)), dtype="float32")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        [0.0, NAN, 1.0],
+        [INF, 0.0, 1.0],
+        [INF, INF, 0.0],
+        [INF, NAN, 0.0],
+        [-INF, -INF, -INF],
+        [-INF, 0.0, 1.0],
+        [INF, -INF, 0.0],
+        [NAN, -INF, -INF],
+    ],
+)
+def test_log_softmax_special_values_match_core(row: list[float]) -> None:
+    x = jnp.asarray([row, [1.0, 2.0, 3.0]], dtype="float32")
+    core = np.asarray(xs.log_softmax(x, axis=-1, impl="portable"))
+    for got in _log_softmax_calls(x):
+        np.testing.assert_array_equal(np.asarray(got)[0], core[0])  # NaN/inf positions exact
+        np.testing.assert_allclose(np.asarray(got)[1], core[1], rtol=4e-7, atol=0)
+
+
+def test_log_softmax_empty_and_masked_route_to_core() -> None:
+    empty = jnp.zeros((0, 3), dtype="float32")
+    assert xs.log_softmax(empty).shape == (0, 3)
+    assert xs.log_softmax(jnp.zeros((2, 0), dtype="float32")).shape == (2, 0)
+    # masked: the fill value -inf, and a fully masked slice -inf with zero gradients
+    x = jnp.asarray([[1.0, 2.0], [3.0, 4.0]])
+    mask = jnp.asarray([[True, False], [False, False]])
+    out = xs.log_softmax(x, where=mask)
+    np.testing.assert_array_equal(np.asarray(out), [[0.0, -INF], [-INF, -INF]])
+    g = jax.grad(lambda a: jnp.sum(jnp.where(mask, xs.log_softmax(a, where=mask), 0.0)))(x)
+    np.testing.assert_array_equal(np.asarray(g), [[0.0, 0.0], [0.0, 0.0]])
+
+
+def test_routes() -> None:
+    # which calls take the fused kernels (a custom_jvp in the trace) and which the core
+    x = jnp.ones((2, 3), dtype="float32")
+    mask = jnp.asarray([[True, False, True]] * 2)
+
+    def fused(f: object) -> bool:
+        return "custom_jvp_call" in str(jax.make_jaxpr(f)(x))
+
+    assert fused(lambda a: xs.log_softmax(a))
+    assert fused(lambda a: xs.logsumexp(a, axis=(0, 1)))
+    assert not fused(lambda a: xs.log_softmax(a, where=mask))
+    assert not fused(lambda a: xs.log_softmax(a, impl="portable"))
+    assert not fused(lambda a: xs.logsumexp(a, b=jnp.ones_like(a)))
+
+
+def test_log_softmax_matches_portable_axes() -> None:
+    x = jnp.asarray(np.random.default_rng(4).standard_normal((3, 4, 5)) * 10, dtype="float32")
+    for axis in (0, 1, -1, (0, 2), None):
+        a = xs.log_softmax(x, axis=axis)
+        p = xs.log_softmax(x, axis=axis, impl="portable")
+        assert a.shape == p.shape == x.shape
+        # both within a few ulps of |z| + L (the error model's scale), not of |y|
+        np.testing.assert_allclose(np.asarray(a), np.asarray(p), rtol=2e-6, atol=2e-6)
+
+
+def test_log_softmax_gradients_float64() -> None:
+    with enable_x64(True):
+        x = jnp.asarray(np.random.default_rng(5).standard_normal((3, 4)), dtype="float64")
+        f = lambda a: xs.log_softmax(a, axis=-1)  # noqa: E731
+        check_grads(f, (x,), order=2, modes=("fwd", "rev"))
+        # the analytic Jacobian: d y_i / d x_j = delta_ij - softmax_j
+        s = np.asarray(jax.nn.softmax(x[0]))
+        want = np.eye(4) - s[None, :]
+        for jac in (jax.jacfwd(f)(x[0]), jax.jacrev(f)(x[0])):
+            np.testing.assert_allclose(np.asarray(jac), want, rtol=1e-14, atol=1e-15)
+        # hessian of y_0: -(diag(s) - s s^T), through the rule's own derivative
+        h = jax.hessian(lambda a: f(a)[0])(x[0])
+        np.testing.assert_allclose(np.asarray(h), -(np.diag(s) - np.outer(s, s)), atol=1e-14)
+
+
+def test_log_softmax_gradient_finite_slices_match_core() -> None:
+    x = jnp.asarray([[-INF, 0.0, 1.0], [0.0, 0.0, 1.0], [-1e4, 0.0, -1e4]], dtype="float32")
+    ct = jnp.asarray(np.arange(9.0).reshape(3, 3) / 7, dtype="float32")
+    for impl_grad in (jax.grad, lambda f: jax.jit(jax.grad(f))):
+        got = impl_grad(lambda a: jnp.sum(xs.log_softmax(a, axis=-1) * ct))(x)
+        want = jax.grad(lambda a: jnp.sum(xs.log_softmax(a, axis=-1, impl="portable") * ct))(x)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+
+
+def test_log_softmax_vmap() -> None:
+    x = jnp.asarray(np.random.default_rng(6).standard_normal((6, 7)), dtype="float32")
+    got = jax.vmap(lambda r: xs.log_softmax(r))(x)
+    np.testing.assert_allclose(
+        np.asarray(got), np.asarray(xs.log_softmax(x, axis=-1, impl="portable")), rtol=4e-7
     )
