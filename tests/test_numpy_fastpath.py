@@ -441,6 +441,72 @@ def test_rows_equal_plain_core(
         np.testing.assert_array_equal(kept, _plain(func, x, axis, None, True), strict=True)
 
 
+@pytest.fixture
+def slabs(blocked: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The blocked fixture with slabs of up to 64 blocks and 4 columns, counting
+    the slabs of the calls that take the column-slab route."""
+    monkeypatch.setattr(npb, "SLAB_BLOCKS", 64)
+    monkeypatch.setattr(npb, "MIN_SLAB_COLS", 4)
+    seen: list[int] = []
+    real = npb._run_slabs
+
+    def spy(call: Call, x3: object, xp: object, errstate: object, width: int) -> object:
+        seen.append(-(-x3.shape[2] // width))  # type: ignore[attr-defined]
+        return real(call, x3, xp, errstate, width)
+
+    monkeypatch.setattr(npb, "_run_slabs", spy)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "axis"), LEAD_LAYOUTS)
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_slabs_equal_plain_core(
+    slabs: list[int], rows: list[int], func: str, shape: tuple[int, ...], axis: object, dtype: type
+) -> None:
+    """Column slabs holding whole slices, each reduced row after row as NumPy
+    reduces the whole array: the plain core's bits, special slices included,
+    the input left as it was, and no row rounds."""
+    x = _special_columns(shape, dtype, seed=19)
+    before = x.copy()
+    got = FUNCS[func](x, axis=axis, impl="portable")
+    assert slabs and not rows, "the slab route was not taken"
+    np.testing.assert_array_equal(got, _plain(func, x, axis, None, False), strict=True)
+    np.testing.assert_array_equal(x, before, strict=True)
+    if func == "logsumexp":
+        kept = FUNCS[func](x, axis=axis, keepdims=True)
+        np.testing.assert_array_equal(kept, _plain(func, x, axis, None, True), strict=True)
+
+
+def test_slabs_split_the_columns(slabs: list[int]) -> None:
+    """A slice wider than a slab is cut into several balanced slabs."""
+    x = _special_columns((300, 70), np.float64, seed=20)
+    for func, f in FUNCS.items():
+        np.testing.assert_array_equal(f(x, axis=0), _plain(func, x, 0, None, False), strict=True)
+    assert slabs and min(slabs) > 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("func", sorted(FUNCS))
+def test_slabs_against_mpmath(slabs: list[int], func: str, dtype: str) -> None:
+    """The conformance bound on the slab route, with dominant, overflow-prone
+    and tied columns along axis 0."""
+    from xpsoftmax.testing import assert_close
+
+    from reference import REFERENCES, cond
+
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((90, 12)) * 5
+    x[:, 1] = -30.0
+    x[7, 1] = 0.0  # one dominant entry
+    x[:, 2] += 1000.0  # overflow-prone
+    x[[3, 50], 3] = 20.0  # tied maxima
+    x = x.astype(dtype)
+    out = FUNCS[func](x, axis=0)
+    assert slabs
+    assert_close(out, REFERENCES[func](x, 0), ulps=2, cond=cond(func, x, 0), dtype=dtype)
+
+
 @pytest.mark.parametrize("func", sorted(FUNCS))
 def test_whole_slices_split_along_the_leading_kept_axis(
     blocked: list[int], rows: list[int], monkeypatch: pytest.MonkeyPatch, func: str
