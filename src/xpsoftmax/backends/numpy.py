@@ -110,8 +110,8 @@ class NumpyOps(_core.Ops):
                 ax = axes[0]
                 if e.ndim == 2 and ax == 1:  # the blocked path's rows: less Python
                     e[np.arange(e.shape[0]), np.argmax(at_one, axis=1)] = 0
-                else:
-                    np.subtract(e, one, out=e, where=at_one)
+                else:  # argmax off the last axis copies the mask: a masked store
+                    np.copyto(e, 0, where=at_one)
                 total = np.add.reduce(e, axis=axes, keepdims=True)
                 return total, np.ones(mx.shape, dtype=e.dtype)
         # ties, or slices that are not finite: the maxima where xm == m
@@ -473,6 +473,19 @@ def _share(units: list[Any], run_unit: Any, new_ops: Any, scope: Any) -> None:
     share(work, workers - 1)
 
 
+def _count_maxima(x3: Any, mx: Any, units: list[tuple[int, int, int]], cnt: Any) -> None:
+    """Add each slice's number of maxima (x == m) to ``cnt``, block by block:
+    the row rounds' count where a slice has ties or is not finite."""
+    import numpy as np
+
+    rows = max(e - s for _, s, e in units)
+    buf = np.empty((rows, x3.shape[2]), dtype=np.bool_)
+    for a, s, e in units:
+        is_max = np.equal(x3[a, s:e], mx[a], out=buf[: e - s])
+        # exact in any order (r <= _exact_ones)
+        cnt[a] += np.add.reduce(is_max.view(np.uint8), axis=0, keepdims=True, dtype=cnt.dtype)
+
+
 def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
     """The core's arithmetic over axis 1 of a C-ordered (K1, R, K2) array whose
     (R, K2) slices exceed a block, in blocks of whole rows of K2.
@@ -518,11 +531,12 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
     _share(units, max_unit, new_ops, scope)
     with errstate():
         mx, shift = _core._shift(np.concatenate(parts, axis=1), (1,), plain)
+        finite = bool(np.isfinite(mx).all())
 
     # round 2: exp and the sums, carried in block order
     out3 = np.empty((k1, 1, k2) if func == "logsumexp" else x3.shape, dtype=dtype)
     tot = np.empty((k1, 1, k2), dtype=dtype)
-    cnt = np.empty((k1, 1, k2), dtype=dtype)
+    cnt = np.zeros((k1, 1, k2), dtype=dtype)
     done = [threading.Event() for _ in units]
     failed: list[bool] = []
     one = dtype.type(1)
@@ -559,26 +573,37 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
                 np.exp(np.subtract(xb, shift[a], out=out3[a, s:e]), out=eb)
             else:
                 np.exp(np.subtract(xb, shift[a], out=eb), out=eb)
-            # NumpyOps.sum_except_max's e - is_max and count of the maxima
+            # NumpyOps.sum_except_max's e - is_max
             is_max = np.equal(xb, mx[a], out=ops.bools(xb.shape))
-            np.subtract(eb, one, out=eb, where=is_max)
-            c = np.add.reduce(is_max.view(np.uint8), axis=0, keepdims=True, dtype=dtype)
+            if finite:  # e is exactly 1 there: e - is_max is 0 (a cheaper masked store)
+                np.copyto(eb, 0, where=is_max)
+            else:
+                np.subtract(eb, one, out=eb, where=is_max)
+            # the block's number of maxima: per column only if they turn out
+            # to be needed (below), a cast reduction that costs 3x this count
+            n_max.append(np.count_nonzero(is_max))
             if not carry(i, s):
                 return
             if s == 0:
                 np.add.reduce(eb, axis=0, keepdims=True, out=tot[a])
-                cnt[a] = c
             else:
                 acc[0] = tot[a, 0]
                 np.add.reduce(acc, axis=0, keepdims=True, out=tot[a])
-                cnt[a] += c  # counts are exact (r <= _exact_ones): any order
         except BaseException:
             failed.append(True)
             raise
         finally:
             done[i].set()
 
+    n_max: list[int] = []  # list.append is atomic: one list for all threads
     _share(list(enumerate(units)), sum_unit, new_ops, scope)
+    if func != "softmax":
+        if finite and sum(n_max) == k1 * k2:
+            # each finite slice holds its maximum at least once: as many
+            # maxima as slices is one in each (the common case, no ties)
+            cnt = np.ones((k1, 1, k2), dtype=dtype)
+        else:
+            _count_maxima(x3, mx, units, cnt)
     with errstate():
         if func == "softmax":
             by = _core.softmax_total(tot, mx, plain)
