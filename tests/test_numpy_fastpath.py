@@ -370,6 +370,27 @@ def test_numpy_fast_path_bits(func: str, shape: tuple[int, ...], dtype: type, ti
     np.testing.assert_array_equal(x, before, strict=True)
 
 
+@pytest.mark.parametrize("func", sorted(FUNCS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_path_signed_zero_maxima(func: str, dtype: type) -> None:
+    """Rows whose maximum is a zero held as -0.0 and +0.0 (argmax may pick the
+    other sign than the max reduction), alone or with one of each: the
+    general route's bits, signs of zeros included."""
+    from xpsoftmax import _api
+
+    x = np.full((64, 16), -3.0, dtype=dtype)
+    x[::2, 3], x[::2, 9] = -0.0, 0.0  # both signs tied
+    x[1::4, 0] = -0.0  # a lone -0.0 maximum
+    x[3::4, 5] = 0.0  # a lone +0.0 maximum
+    x[3::4, 6] = -1e4  # whose others underflow: log_softmax gives exactly -0.0 or 0.0
+    x[3::4, 7:] = -1e4
+    assert x.size >= npb.MIN_ARGMAX_SIZE
+    got = _api._fast_path(x)(func, x, -1)
+    want = FUNCS[func](x, axis=(-1,))
+    np.testing.assert_array_equal(got, want, strict=True)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # == ignores signs of 0
+
+
 def test_numpy_fast_path_serves_only_plain_small_arrays() -> None:
     from xpsoftmax import _api
 
