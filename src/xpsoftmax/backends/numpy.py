@@ -583,7 +583,7 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
                 np.subtract(eb, one, out=eb, where=is_max)
             # the block's number of maxima: per column only if they turn out
             # to be needed (below), a cast reduction that costs 3x this count
-            n_max.append(np.count_nonzero(is_max))
+            n_max.append(int(np.count_nonzero(is_max)))
             if not carry(i, s):
                 return
             if s == 0:
