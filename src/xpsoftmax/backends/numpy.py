@@ -13,7 +13,11 @@ is *how* the core runs on NumPy:
 * in blocks: on a large input the core runs on cache-sized blocks of slices
   (a block spans whole slices, so the reductions are the same), each block
   writing into its part of one preallocated output; temporaries are one block
-  each, so the peak memory is the output plus a few blocks;
+  each, so the peak memory is the output plus a few blocks; a reduction over
+  leading or middle axes whose slices are a few long rows (axis 0 of
+  (64, 256, 1024)) runs on column slabs holding whole slices (``_run_slabs``),
+  one with many rows (axis 0 of (4096, 4096)) in rounds over row blocks
+  (``_run_rows``);
 * on threads: NumPy releases the GIL inside its loops, so the blocks are shared
   among ``len(os.sched_getaffinity(0))`` threads (the caller and helpers from a
   pool made once, lazily), each taking the next block when it is free.  Small
