@@ -225,7 +225,9 @@ def test_weights_errors():
 
     with pytest.raises(TypeError, match=r"^b must be an array of the same library as x"):
         xs.logsumexp(np.ones(3), b=torch.ones(3))
-    with pytest.raises(ValueError, match=r"^b of shape \(2,\) does not broadcast"):
+    with pytest.raises(
+        ValueError, match=r"^b of shape \(2,\) and x of shape \(3,\) do not broadcast"
+    ):
         xs.logsumexp(np.ones(3), b=np.ones(2))
     with pytest.raises(TypeError, match="return_sign must be a bool"):
         xs.logsumexp(np.ones(3), return_sign="yes")
@@ -383,3 +385,122 @@ def test_logmeanexp_specials_and_empty():
         assert math.isnan(xs.logmeanexp(np.zeros((2, 0)))[0])
     with pytest.raises(ValueError, match="impl='native' cannot serve"):
         xs.logmeanexp(np.ones(3), impl="native")
+
+
+# -- x and b broadcast together (SciPy >= 1.15, jax.nn.logsumexp) ----------------------
+_BROADCAST = [
+    # (x shape, b shape, axis, keepdims): b larger than x, both larger, scalar b
+    ((3,), (2, 3), -1, False),
+    ((3,), (2, 3), 0, False),
+    ((2, 1, 4), (3, 1), (0, 2), False),
+    ((4,), (5, 1, 4), None, False),
+    ((2, 1), (1, 3), -1, True),
+    ((1, 4), (3, 1), 1, False),
+    ((2, 3), (), -1, False),
+]
+
+
+def _lse_rows(x, b, axis, keepdims, return_sign=False):
+    """mpmath reference on the broadcast arrays, slice by slice."""
+    xb, bb = np.broadcast_arrays(x, b)
+    nd = xb.ndim
+    axes = tuple(range(nd)) if axis is None else tuple(a % nd for a in np.atleast_1d(axis))
+    rest = tuple(i for i in range(nd) if i not in axes)
+    xm = np.transpose(xb, rest + axes).reshape(*(xb.shape[i] for i in rest), -1)
+    bm = np.transpose(bb, rest + axes).reshape(xm.shape)
+    lead = xm.shape[:-1]
+    vals, signs, conds = (np.empty(lead) for _ in range(3))
+    for idx in np.ndindex(*lead):
+        vals[idx], signs[idx], conds[idx] = mp_lse(xm[idx], bm[idx], return_sign=True)
+    shape = tuple(1 if i in axes else n for i, n in enumerate(xb.shape)) if keepdims else lead
+    return vals.reshape(shape), signs.reshape(shape), conds.reshape(shape)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("spec", _BROADCAST, ids=[str(s) for s in _BROADCAST])
+def test_x_and_b_broadcast_together(name, spec):
+    be = _backend(name)
+    xshape, bshape, axis, keepdims = spec
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=xshape) * 3
+    b = rng.uniform(-1.0, 2.0, size=bshape)
+    want, want_sign, cond = _lse_rows(x, b, axis, keepdims)
+    with _context(name):
+        xa, ba = be.from_numpy(x), be.from_numpy(b)
+        got_v, got_s = (_np(be, v) for v in xs.logsumexp(xa, axis=axis, b=ba, keepdims=keepdims,
+                                                         return_sign=True))  # fmt: skip
+    assert got_v.shape == want.shape and got_s.shape == want.shape
+    for i in np.ndindex(*want.shape):
+        _close(got_v[i], want[i], cond[i])
+    np.testing.assert_array_equal(got_s, want_sign)
+
+
+@pytest.mark.parametrize("spec", _BROADCAST, ids=[str(s) for s in _BROADCAST])
+def test_x_and_b_broadcast_as_scipy_and_jax(spec):
+    """The same shapes and values as scipy.special.logsumexp and jax.nn.logsumexp
+    (positive weights: all three are accurate there, within both bounds)."""
+    scipy_special = pytest.importorskip("scipy.special")
+    jax = pytest.importorskip("jax")
+    from xpsoftmax.backends.jax import enable_x64
+
+    xshape, bshape, axis, keepdims = spec
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=xshape) * 3
+    b = rng.uniform(0.5, 2.0, size=bshape)
+    want, _, cond = _lse_rows(x, b, axis, keepdims)
+    got = np.asarray(xs.logsumexp(x, axis=axis, b=b, keepdims=keepdims))
+    ref_sp = np.asarray(scipy_special.logsumexp(x, axis=axis, b=b, keepdims=keepdims))
+    with enable_x64(True):
+        ref_jax = np.asarray(
+            jax.nn.logsumexp(jax.numpy.asarray(x), axis=axis, b=jax.numpy.asarray(b),
+                             keepdims=keepdims)
+        )  # fmt: skip
+    assert got.shape == ref_sp.shape == ref_jax.shape == want.shape
+    eps = np.finfo(np.float64).eps / 2
+    tol = 8 * eps * (cond + np.abs(want))  # both sides' bounds
+    assert np.all(np.abs(got - ref_sp) <= tol) and np.all(np.abs(got - ref_jax) <= tol)
+
+
+def test_x_and_b_broadcast_dask_lazy_and_chunked():
+    da = pytest.importorskip("dask.array")
+    from dask.callbacks import Callback
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(6,)) * 3
+    b = rng.uniform(-1.0, 2.0, size=(4, 6))
+    xd = da.from_array(x, chunks=4)
+    bd = da.from_array(b, chunks=(3, 2))  # chunked differently from x
+    runs = []
+    with Callback(start=lambda dsk: runs.append(1)):
+        out = xs.logsumexp(xd, b=bd, return_sign=True)
+    assert not runs, "computed during the call"
+    want, want_sign, cond = _lse_rows(x, b, -1, False)
+    got_v, got_s = (np.asarray(v.compute()) for v in out)
+    for i in range(4):
+        _close(got_v[i], want[i], cond[i])
+    np.testing.assert_array_equal(got_s, want_sign)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_x_and_b_not_broadcastable_names_both_shapes(name):
+    be = _backend(name)
+    with _context(name):
+        xa, ba = be.from_numpy(np.ones((2, 3))), be.from_numpy(np.ones((4, 1)))
+        with pytest.raises(ValueError, match=r"^b of shape \(4, 1\) and x of shape \(2, 3\) do "):
+            xs.logsumexp(xa, b=ba)
+
+
+def test_x_and_b_broadcast_with_where_and_masked_arrays():
+    x = np.array([1.0, 2.0, 3.0])
+    b = np.array([[1.0, 1.0, 1.0], [2.0, -1.0, 0.5]])
+    w = np.array([True, False, True])  # broadcast to the common (2, 3)
+    got = xs.logsumexp(x, b=b, where=w, return_sign=True)
+    for r in range(2):
+        want = mp_lse(x[w], b[r][w], return_sign=True)
+        _close(got[0][r], want[0], want[2])
+        assert got[1][r] == want[1]
+    xm = np.ma.MaskedArray(x, mask=[False, True, False])
+    gm = xs.logsumexp(xm, b=b)
+    assert isinstance(gm, np.ma.MaskedArray) and gm.shape == (2,)
+    np.testing.assert_array_equal(np.ma.getdata(gm), xs.logsumexp(x, b=b, where=w))
+    assert not np.any(np.ma.getmaskarray(gm))

@@ -68,6 +68,9 @@ def _dispatch(
         x, where, masked = _numpy_subclass(x, where)
         if masked is not None:
             out = _dispatch(func, x, axis, keepdims, where, dtype, impl, b, return_sign)
+            if b is not None and masked is not np.ma.nomask:
+                # b may have broadcast x up: the result's slices are the broadcast's
+                masked = np.broadcast_to(masked, np.broadcast_shapes(masked.shape, np.shape(b)))
             if isinstance(out, tuple):
                 return tuple(_remask(func, o, masked, axis, keepdims) for o in out)
             return _remask(func, out, masked, axis, keepdims)
@@ -78,7 +81,7 @@ def _dispatch(
     if return_sign not in (True, False):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
     return_sign = bool(return_sign)
-    b = _args.normalize_weights(b, x, xp, backend)
+    x, b = _args.normalize_weights(b, x, xp, backend)
     compute, result = _args.dtypes(x, dtype, xp, backend, func, b)
     shape = tuple(x.shape)
     axes = _args.normalize_axes(axis, len(shape))

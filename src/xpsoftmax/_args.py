@@ -254,10 +254,15 @@ def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
     return where
 
 
-def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> Any:
-    """``b`` as an array of x's library and device, broadcast to x's shape."""
+def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> tuple[Any, Any]:
+    """(x, b): ``b`` as an array of x's library and device, the two broadcast together.
+
+    As in ``scipy.special.logsumexp`` (1.15+) and ``jax.nn.logsumexp``, ``b``
+    may be the larger of the two: x of shape (3,) with b of shape (2, 3) is
+    the (2, 3) problem, and ``axis`` counts in the broadcast shape.
+    """
     if b is None:
-        return None
+        return x, None
     if isinstance(b, (bool, int, float, complex, list, tuple)):
         try:
             b = xp.asarray(b, device=getattr(x, "device", None))
@@ -271,16 +276,24 @@ def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> Any:
         )
     if not xp.isdtype(b.dtype, ("bool", "integral", "real floating", "complex floating")):
         raise TypeError(f"b must have a numeric dtype, got {b.dtype}")
-    if broadcast_shapes(tuple(b.shape), tuple(x.shape)) != tuple(x.shape):
+    shape = broadcast_shapes(tuple(b.shape), tuple(x.shape))
+    if shape is None:
         raise ValueError(
-            f"b of shape {tuple(b.shape)} does not broadcast to x's shape {tuple(x.shape)}"
+            f"b of shape {tuple(b.shape)} and x of shape {tuple(x.shape)} do not broadcast together"
         )
     bdev, xdev = getattr(b, "device", None), getattr(x, "device", None)
     if bdev is not None and xdev is not None and bdev != xdev:
         raise ValueError(f"b is on device {bdev} but x is on {xdev}")
-    if tuple(b.shape) != tuple(x.shape):
-        b = xp.broadcast_to(b, tuple(x.shape))
-    return b
+    if not _same_shape(tuple(x.shape), shape):
+        if any(_unknown(n) for n in (*b.shape, *x.shape)):
+            raise ValueError(
+                f"b of shape {tuple(b.shape)} would broadcast x of shape {tuple(x.shape)}, "
+                "which has unknown lengths (Dask after boolean indexing); give b x's shape"
+            )
+        x = xp.broadcast_to(x, shape)
+    if not _same_shape(tuple(b.shape), shape):
+        b = xp.broadcast_to(b, shape)
+    return x, b
 
 
 def reduced_size(shape: tuple[Any, ...], axes: tuple[int, ...]) -> float:

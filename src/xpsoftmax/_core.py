@@ -353,6 +353,15 @@ def _complex(re: Array, im: Array, dtype: Any, xp: Namespace) -> Array:
     return xp.astype(re, dtype) + xp.astype(im, dtype) * 1j
 
 
+def _cabs(z: Array, ops: Ops) -> Array:
+    """|z|, +inf where a part is infinite even if the other is NaN (C99's hypot;
+    XLA's complex abs gives NaN there)."""
+    xp = ops.xp
+    re, im = xp.real(z), xp.imag(z)
+    inf_part = xp.logical_or(xp.isinf(re), xp.isinf(im))
+    return xp.where(inf_part, ops.scalar(math.inf, re), xp.abs(z))
+
+
 def logsumexp_complex(
     x: Array,
     b: Array | None,
@@ -403,7 +412,24 @@ def logsumexp_complex(
     total = xp.sum(_direct_sum(x, b, dead, bad, ops), axis=axes, keepdims=True)
     total = xp.where(bad, total, xp.ones_like(total))
     if return_sign:
-        re = xp.where(bad, xp.log(xp.abs(total)), re)
+        # log|total| is +inf where a part is infinite, also where the phase is
+        # NaN (as SciPy's return_sign; the plain result below is then a complex
+        # NaN, nan+nanj, as SciPy's and JAX's)
+        log_mod = xp.log(_cabs(total, ops))
+        # one entry exp(+inf + i*(inf or NaN)) is C99's +-inf + i*NaN, modulus
+        # inf; XLA's complex exp makes it NaN + i*NaN: say inf on every backend
+        live = xp.logical_not(dead)
+        hot = xp.logical_and(live, xp.logical_and(xr == math.inf, xp.logical_not(xp.isfinite(xi))))
+        poison = xp.logical_or(
+            xp.isnan(xr), xp.logical_and(xp.isfinite(xr), xp.logical_not(xp.isfinite(xi)))
+        )
+        poison = xp.logical_and(live, poison)
+        n_hot = xp.sum(xp.astype(hot, xr.dtype), axis=axes, keepdims=True)
+        one_hot = xp.logical_and(
+            n_hot == 1.0, xp.logical_not(xp.any(poison, axis=axes, keepdims=True))
+        )
+        log_mod = xp.where(one_hot, ops.scalar(math.inf, log_mod), log_mod)
+        re = xp.where(bad, log_mod, re)
         phase = _complex(xp.cos(im), xp.sin(im), x.dtype, xp)
         sgn = xp.where(bad, xp.sign(total), phase)
         return _squeeze(re, axes, keepdims, xp), _squeeze(sgn, axes, keepdims, xp)
