@@ -183,6 +183,133 @@ def _slice_weighted(row: list[float], bs: list[float]) -> tuple[float, float, fl
     return y, float(mp.sign(s)), 1.0 if y == 0 else num / abs(y) + 1
 
 
+def _wrap(theta: float) -> float:
+    """theta in (-pi, pi] (theta already within 2 pi of it)."""
+    if theta > math.pi:
+        return theta - 2 * math.pi
+    if theta <= -math.pi:
+        return theta + 2 * math.pi
+    return theta
+
+
+def _slice_complex_special(row: list[complex], bs: list[complex] | None) -> dict:
+    """A slice with a non-finite live entry: the direct ``log(sum(b exp(x)))``
+    in C99 complex arithmetic (NumPy's ``exp``/``log``), as SciPy computes it.
+
+    An entry whose weight is 0 or whose real part is -inf is dead (an exact 0,
+    whatever its imaginary part).  ``log|s|`` (return_sign's first output) is
+    ``log(hypot(Re s, Im s))``: +inf when a part of ``s`` is infinite, even
+    with the other NaN.  The plain result is a complex NaN (``nan+nanj``)
+    wherever a part of ``log(s)`` is NaN.
+    """
+    ws = [1.0] * len(row) if bs is None else bs
+    live = [(v, w) for v, w in zip(row, ws, strict=True) if w != 0 and v.real != -math.inf]
+    with np.errstate(all="ignore"):
+        # no weights: no product (1 * (inf + 0j) is inf + nan j in complex
+        # arithmetic); a real weight scales both parts
+        terms = [
+            complex(np.exp(np.complex128(v))) if bs is None
+            else complex(np.float64(w.real) * np.exp(np.complex128(v))) if w.imag == 0
+            else complex(np.complex128(w) * np.exp(np.complex128(v)))
+            for v, w in live
+        ]  # fmt: skip
+        total = np.complex128(sum(terms, 0j))
+        mod = float(np.hypot(total.real, total.imag))
+        log_mod = float(np.log(mod)) if mod != 0 else -math.inf
+        lg = complex(np.log(total)) if total != 0 else complex(-math.inf, 0.0)
+        sign = complex(total / mod) if mod != 0 else 0j
+    if math.isnan(lg.real) or math.isnan(lg.imag):
+        value = complex(math.nan, math.nan)
+    else:
+        value = complex(lg.real, _wrap(lg.imag) if math.isfinite(lg.imag) else lg.imag)
+    if math.isnan(sign.real) or math.isnan(sign.imag):
+        sign = complex(math.nan, math.nan)
+    return {"value": value, "log_abs": log_mod, "sign": sign,
+            "k": 1.0, "k_imag": 1.0, "sign_k": 1.0, "sign_k_imag": 1.0}  # fmt: skip
+
+
+def _slice_complex(row: list[complex], bs: list[complex] | None) -> dict:
+    """log(sum(b exp(x))) of one complex slice, with its phase wrapped to (-pi, pi].
+
+    Returns the value, ``log|s|``, the phase ``s/|s|`` and the bound factors
+    (k for the real and imaginary parts, and for the phase's two components).
+    The bound, with ``rho_j = Re x_j + log|b_j|``, ``phi_j = Im x_j + arg b_j``,
+    the pivot ``p`` (largest rho, then largest phi, taken out exactly),
+    ``r_j = exp(rho_j - rho_p)``, ``S = |s| / exp(rho_p)`` and ``theta = arg s``:
+    each term's modulus carries relative error
+    ``e_j = |Re x_j| + |log|b_j|| + |Re x_p| + |log|b_p|| + |rho_j - rho_p| + n + 4``
+    (the shift, exp, cos/sin, the sums) and its phase absolute error
+    ``f_j = |Im x_j| + |arg b_j| + |Im x_p| + |arg b_p| + 2 |phi_j - phi_p|`` (in u),
+    so the absolute errors (in u) are at most
+
+    * real part: ``|Re x_p| + |log|b_p|| + sum_j r_j (e_j + f_j) / S``;
+    * imaginary part: ``sum_j r_j (e_j |sin(phi_j - theta)| + f_j) / S
+      + |theta - phi_p| + |theta|`` (atan2 and the final sum), plus the
+      unwrapped phase where it is wrapped by 2 pi.
+
+    The phase bound is proportional to theta where the phases are small
+    (``logsumexp([0, 2.2e-17j])`` keeps 1.1e-17 to full relative accuracy).
+    The phase components ``cos theta``, ``sin theta`` then carry
+    ``A_im |sin theta|`` and ``A_im |cos theta|`` absolute plus their own
+    rounding.  ``k`` = absolute bound / |value| + 1, as for the real cases.
+    """
+    weighted = bs is not None
+    ws = [complex(1.0)] * len(row) if bs is None else bs
+    live_all = [(v, w) for v, w in zip(row, ws, strict=True) if w != 0]
+    if any(not (math.isfinite(v.real) or v.real == -math.inf) or not math.isfinite(v.imag)
+           or not (math.isfinite(w.real) and math.isfinite(w.imag))
+           for v, w in live_all if v.real != -math.inf) or any(
+               math.isnan(v.imag) or math.isnan(v.real) for v, _ in live_all):  # fmt: skip
+        return _slice_complex_special(row, bs)
+    live = [(v, w) for v, w in live_all if v.real != -math.inf]
+    if not live:
+        return _slice_complex_special(row, bs)
+    s = mp.fsum(mp.mpc(w) * mp.exp(mp.mpc(v)) for v, w in live)
+    if s == 0:
+        return _slice_complex_special(row, bs)
+    lg = mp.log(s)  # principal branch: imaginary part in (-pi, pi]
+    n = len(live)
+    rho = [mp.mpf(v.real) + mp.log(abs(mp.mpc(w))) for v, w in live]
+    phi = [mp.mpf(v.imag) + mp.arg(mp.mpc(w)) for v, w in live]
+    p = max(range(n), key=lambda j: (rho[j], phi[j]))
+    big_s = abs(s) / mp.exp(rho[p])
+    theta = lg.imag
+    lb = [abs(mp.log(abs(mp.mpc(w)))) for _, w in live]
+    ab = [abs(mp.arg(mp.mpc(w))) for _, w in live]
+    xp_re, xp_im = abs(live[p][0].real), abs(live[p][0].imag)
+    acc_re = mp.mpf(0)
+    acc_im = mp.mpf(0)
+    for j, (v, _) in enumerate(live):
+        if rho[j] == rho[p] and phi[j] == phi[p]:
+            continue  # a pivot's term is 1 + 0j exactly
+        r = mp.exp(rho[j] - rho[p])
+        e = abs(rho[j] - rho[p]) + n + 4
+        f = 2 * abs(phi[j] - phi[p])
+        if weighted:  # rho and phi are rounded sums then
+            e += abs(v.real) + lb[j] + xp_re + lb[p]
+            f += abs(v.imag) + ab[j] + xp_im + ab[p]
+        acc_re += r * (e + f)
+        acc_im += r * (e * abs(mp.sin(phi[j] - theta)) + f)
+    a_re = (xp_re + lb[p] if weighted else xp_re) + acc_re / big_s
+    # the phase computed before wrapping: phi_p + arg(s / exp(i phi_p))
+    unwrapped = phi[p] + mp.arg(s * mp.exp(-1j * phi[p]))
+    a_im = acc_im / big_s + abs(theta - phi[p]) + abs(theta)
+    if abs(unwrapped) > mp.pi:
+        a_im += abs(unwrapped) + 2 * mp.pi
+    value = complex(float(lg.real), float(theta))
+    sign = complex(s / abs(s))
+
+    def k(a: mpmath.mpf, y: float) -> float:
+        return 1.0 if y == 0 else min(float(a) / abs(y) + 1, 1e300)
+
+    sc, ss = abs(mp.cos(theta)), abs(mp.sin(theta))
+    return {
+        "value": value, "log_abs": value.real, "sign": sign,
+        "k": k(a_re, value.real), "k_imag": k(a_im, value.imag),
+        "sign_k": k(a_im * ss, sign.real) + 1, "sign_k_imag": k(a_im * sc, sign.imag) + 1,
+    }  # fmt: skip
+
+
 def _slice_lme(row: list[float]) -> tuple[float, float]:
     """(log(mean(exp(x))), k) of one slice.
 
@@ -334,6 +461,96 @@ def _add_weighted(cid: str, group: str, x, b, dtype: str, return_sign: bool, not
     if note:
         case["note"] = note
     CASES.append(case)
+
+
+def _enc_parts(values: list[complex]) -> tuple[list, list]:
+    return [_enc(v.real) for v in values], [_enc(v.imag) for v in values]
+
+
+def add_complex(cid: str, row: list, b=None, *, return_sign: bool = False, note: str = "") -> None:
+    """A logsumexp case of one complex128 slice (x of shape (1, n), axis -1).
+
+    ``b`` (real or complex weights, or None) is stored as complex where it is
+    complex; subjects pass it in x's dtype.
+    """
+    xr = [complex(v) for v in row]
+    br = None if b is None else [complex(v) for v in b]
+    ref = _slice_complex(xr, br)
+    xre, xim = _enc_parts(xr)
+    case = {
+        "id": f"{cid}/logsumexp", "group": "complex", "func": "logsumexp",
+        "dtype": "complex128", "shape": [1, len(xr)], "x": [xre], "x_imag": [xim],
+        "axis": -1, "where": None, "keepdims": False, "return_sign": return_sign,
+    }  # fmt: skip
+    if br is not None:
+        bre, bim = _enc_parts(br)
+        case["b"] = [bre]
+        if any(v.imag != 0 for v in br):
+            case["b_imag"] = [bim]
+    if return_sign:
+        case["expected"] = [_enc(ref["log_abs"])]
+        case["k"] = [ref["k"]]
+        case["sign"] = [_enc(ref["sign"].real)]
+        case["sign_imag"] = [_enc(ref["sign"].imag)]
+        case["sign_k"] = [ref["sign_k"]]
+        case["sign_k_imag"] = [ref["sign_k_imag"]]
+    else:
+        case["expected"] = [_enc(ref["value"].real)]
+        case["expected_imag"] = [_enc(ref["value"].imag)]
+        case["k"] = [ref["k"]]
+        case["k_imag"] = [ref["k_imag"]]
+    if note:
+        case["note"] = note
+    CASES.append(case)
+
+
+#: complex slices: (id, x, b, note); each becomes a plain and a return_sign case
+_COMPLEX = [
+    ("quadrants-3", [1 + 2j, -3 + 0.5j, 0.25 - 3j], None, "an entry in every quadrant"),
+    ("quadrants-4", [-1 - 2j, -0.5 + 2.5j, 2 - 1j, 1.5 + 1e-3j], None, ""),
+    ("wrap-pi", [1j * math.pi, 1j * math.pi], None, "imaginary part +pi, not -pi"),
+    ("wrap-single", [1 + 4j], None, "4 wraps to 4 - 2 pi"),
+    ("wrap-large", [2 + 10j, 1 - 7j], None, ""),
+    ("wrap-negative", [-3j, -3j], None, ""),
+    ("tiny-imag", [0j, 2.2e-17j], None, "1.1e-17 to full relative accuracy"),
+    ("tiny-imag-3", [1e-20j, -1e-20j, 3e-20j], None, ""),
+    ("large", [1000 + 1j, 999 - 2j], None, ""),
+    ("small", [-1000 + 0.5j, -1000.5 - 0.5j], None, ""),
+    ("log1p-weights", [0j, -40 + 0j], [1.0, 1e-3], "log1p form with weights: 4.2484e-21"),
+    ("negative-weight", [1 + 1j, 2 - 1j], [1.0, -1.0], "a real negative weight: phase pi"),
+    ("complex-weights", [0.3 + 0j, -0.2 + 0j], [1 + 1j, -2 - 0.5j], ""),
+    ("cancel", [1 + 1j, 1 + 1j], [1.0, -1.0], "an exactly cancelling total: -inf + 0j, sign 0"),
+    ("inf-real", [complex(math.inf, 0), 1], None, "real +inf: inf + 0j"),
+    (
+        "inf-phase",
+        [complex(math.inf, 1), 1],
+        None,
+        "C99: exp(inf + 1j) + 1 is inf + inf j, its log inf + pi/4 j (the limit would be inf + 1j)",
+    ),
+    ("inf-negative-phase", [complex(math.inf, -1)], None, ""),
+    ("ninf-dead", [complex(-math.inf, 1), 1], None, "Re x = -inf: an exact 0"),
+    ("ninf-only", [complex(-math.inf, 1)], None, "no mass: -inf + 0j"),
+    ("ninf-inf-imag", [complex(-math.inf, -math.inf)], None, "exp(-inf - inf j) is 0"),
+    ("ninf-nan-imag", [complex(-math.inf, math.nan), 1], None, "exp(-inf + nan j) is 0"),
+    (
+        "inf-inf",
+        [complex(math.inf, math.inf)],
+        None,
+        "exp is inf + nan j: log|s| inf, the phase NaN",
+    ),
+    ("inf-nan", [complex(math.inf, math.nan)], None, ""),
+    ("finite-inf-imag", [complex(1, math.inf)], None, "exp(1 + inf j) is nan + nan j"),
+    (
+        "inf-opposed",
+        [complex(math.inf, 2), complex(math.inf, -2)],
+        None,
+        "-inf + nan j: log|s| inf, the phase NaN",
+    ),
+    ("inf-pi", [complex(math.inf, 0), complex(math.inf, math.pi)], None, ""),
+    ("nan-real", [complex(math.nan, 0), 1], None, ""),
+    ("nan-imag", [complex(1, math.nan), 1], None, ""),
+    ("zero-weight-at-inf", [complex(math.inf, 0), 1], [0.0, 1.0], "a zero weight is dead"),
+]
 
 
 def build() -> None:
@@ -605,6 +822,11 @@ def build() -> None:
         note="the shifted m + log1p(t) - log n cancels; log1p(mean(expm1 x)) does not")  # fmt: skip
     add("logmeanexp", "weights", [[1000.0, 999.0, 0.0], [-5.0, 3.0, 2.0], [-inf, 0.0, 1.0]],
         "float64", funcs=("logmeanexp",))  # fmt: skip
+
+    # complex input: quadrants, the (-pi, pi] wrap, tiny phases, weights, infinities
+    for cid, row, b, note in _COMPLEX:
+        add_complex(f"complex-{cid}", row, b, note=note)
+        add_complex(f"complex-{cid}-sign", row, b, return_sign=True)
 
 
 # the generated accuracy sets: data made at run time from these seeds, identical

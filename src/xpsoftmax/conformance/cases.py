@@ -56,6 +56,7 @@ GROUPS = (
     "axes",
     "masks",
     "weights",
+    "complex",
     "adversarial",
     "accuracy",
     "properties",
@@ -100,6 +101,17 @@ class Case:
     b: np.ndarray | None = None
     return_sign: bool = False
     sign: np.ndarray | None = None
+    #: complex cases (dtype "complex128"): ``x``, ``b``, ``expected`` and
+    #: ``sign`` are complex; ``k`` bounds the real part, ``k_imag`` the
+    #: imaginary part; the phase ``sign`` is compared within ``sign_k`` (real
+    #: part) and ``sign_k_imag``, not exactly
+    k_imag: np.ndarray | None = None
+    sign_k: np.ndarray | None = None
+    sign_k_imag: np.ndarray | None = None
+
+    @property
+    def is_complex(self) -> bool:
+        return self.dtype.startswith("complex")
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -114,16 +126,38 @@ class Case:
         return kw
 
 
+def _parts(d: dict, key: str) -> np.ndarray | None:
+    """``d[key]`` (with ``d[key + "_imag"]`` where stored) as float64 or complex128."""
+    if d.get(key) is None:
+        return None
+    re = np.asarray(_dec(d[key]), dtype=np.float64)
+    if d.get(key + "_imag") is None:
+        return re
+    return _complex_parts(re, np.asarray(_dec(d[key + "_imag"]), dtype=np.float64))
+
+
+def _real(d: dict, key: str) -> np.ndarray | None:
+    return None if d.get(key) is None else np.asarray(_dec(d[key]), dtype=np.float64)
+
+
+def _complex_parts(re: np.ndarray, im: np.ndarray) -> np.ndarray:
+    # re + 1j * im would turn an infinite imaginary part into a NaN real one
+    out = np.empty(re.shape, dtype=np.complex128)
+    out.real, out.imag = re, im
+    return out
+
+
 def _case(d: dict) -> Case:
     shape = tuple(d["shape"])
     if d["dtype"] == "bool":
         x = np.asarray(d["x"], dtype=bool).reshape(shape)
     else:
-        x = np.asarray(_dec(d["x"]), dtype=np.float64).reshape(shape)
+        x = _parts(d, "x").reshape(shape)  # type: ignore[union-attr]
     axis = d["axis"]
     if isinstance(axis, list):
         axis = tuple(axis)
-    exp = np.asarray(_dec(d["expected"]), dtype=np.float64)
+    exp = _parts(d, "expected")
+    assert exp is not None
     k = np.asarray(_dec(d["k"]), dtype=np.float64)
     where = None if d["where"] is None else np.asarray(d["where"], dtype=bool)
     if exp.size == 0:
@@ -134,9 +168,8 @@ def _case(d: dict) -> Case:
         id=d["id"], group=d["group"], func=d["func"], dtype=d["dtype"], x=x, axis=axis,
         where=where, keepdims=d["keepdims"], expected=exp, k=k, note=d.get("note", ""),
         printed=d.get("printed"),
-        b=None if d.get("b") is None else np.asarray(_dec(d["b"]), dtype=np.float64),
-        return_sign=d.get("return_sign", False),
-        sign=None if d.get("sign") is None else np.asarray(_dec(d["sign"]), dtype=np.float64),
+        b=_parts(d, "b"), return_sign=d.get("return_sign", False), sign=_parts(d, "sign"),
+        k_imag=_real(d, "k_imag"), sign_k=_real(d, "sign_k"), sign_k_imag=_real(d, "sign_k_imag"),
     )  # fmt: skip
 
 

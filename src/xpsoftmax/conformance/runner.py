@@ -68,6 +68,11 @@ def _default_float(subject: Subject) -> str:
 
 
 def expected_dtype(subject: Subject, case: Case) -> str:
+    if case.is_complex:
+        real = expected_dtype(subject, Case(**{**case.__dict__, "dtype": "float64"}))
+        if case.return_sign:
+            return real  # log|s| is real; the phase is complex
+        return {"float64": "complex128", "float32": "complex64"}.get(real, real)
     if case.dtype in ("float64", "float32", "float16", "bfloat16"):
         if case.dtype == "float64" and subject.target and subject.target.backend_name == "jax":
             return _default_float(subject)  # float32 when JAX runs without x64
@@ -104,7 +109,7 @@ def contract_issues(subject: Subject, x: Any, before: np.ndarray, out: Any, want
     t = subject.target
     assert t is not None
     after = to_numpy(subject, x)
-    if not np.array_equal(before, after, equal_nan=before.dtype.kind == "f"):
+    if not np.array_equal(before, after, equal_nan=before.dtype.kind in "fc"):
         issues.append("modified its input")
     if backend_of(out) is not backend_of(x) or type(out).__name__ != type(x).__name__:
         issues.append(
@@ -142,6 +147,36 @@ def compare_values(out_np: np.ndarray, case: Case, want: str) -> tuple[bool, flo
         f"expected {float(exp[i])!r} ({float(err[i]):.3g} ulps > {tol_i:.3g})"
     )
     return False, worst, p999, detail
+
+
+def _real_part_case(case: Case, expected: np.ndarray, k: Any) -> Case:
+    return Case(**{**case.__dict__, "expected": expected, "k": np.asarray(k, dtype=np.float64)})
+
+
+def _complex_nan(a: np.ndarray) -> np.ndarray:
+    """A complex NaN (either part NaN) as nan + nan j: libraries differ in which
+    part they set (JAX gives nan + 0j where NumPy gives nan + nan j)."""
+    a = np.asarray(a, dtype=np.complex128).copy()
+    bad = np.isnan(a.real) | np.isnan(a.imag)
+    a.real[bad] = np.nan
+    a.imag[bad] = np.nan
+    return a
+
+
+def compare_complex(
+    out_np: np.ndarray, case: Case, k: np.ndarray, k_imag: np.ndarray, expected: np.ndarray
+) -> tuple[bool, float, float, str]:
+    """compare_values on the real and imaginary parts, each with its own bound
+    (ulps of float64 at each part's magnitude)."""
+    got = _complex_nan(out_np)
+    want = _complex_nan(expected)
+    if got.shape != want.shape:
+        return False, math.inf, math.inf, f"shape {got.shape}, expected {want.shape}"
+    re = compare_values(got.real.copy(), _real_part_case(case, want.real.copy(), k), "float64")
+    im = compare_values(got.imag.copy(), _real_part_case(case, want.imag.copy(), k_imag), "float64")
+    ok = re[0] and im[0]
+    detail = "; ".join(f"{part}: {r[3]}" for part, r in (("real", re), ("imag", im)) if not r[0])
+    return ok, max(re[1], im[1]), max(re[2], im[2]), detail
 
 
 def _compare_sign(got: np.ndarray, want: np.ndarray) -> tuple[bool, str]:
@@ -193,8 +228,24 @@ def _run_case(subject: Subject, case: Case, base: ResultKey) -> Result:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return Result(**base, status="error", detail=f"{type(exc).__name__}: {msg}"[:300])
     issues = contract_issues(subject, x, before, out, want)
-    ok, worst, p999, detail = compare_values(np.asarray(out_np, dtype=np.float64), case, want)
-    if case.sign is not None and ok:
+    if case.is_complex and not case.return_sign:
+        assert case.k_imag is not None
+        ok, worst, p999, detail = compare_complex(out_np, case, case.k, case.k_imag, case.expected)
+    elif case.is_complex:  # (log|s|, the phase s/|s|)
+        ok, worst, p999, detail = compare_values(np.real(out_np).copy(), case, "float64")
+        if np.iscomplexobj(out_np) and not np.all(np.imag(out_np) == 0):
+            ok, detail = False, "log|s| has a nonzero imaginary part"
+        if ok:
+            assert case.sign is not None and case.sign_k is not None
+            assert case.sign_k_imag is not None
+            ok, worst_s, _, detail = compare_complex(
+                np.asarray(sign), case, case.sign_k, case.sign_k_imag, case.sign
+            )
+            detail = f"sign {detail}" if detail else ""
+            worst = max(worst, worst_s)
+    else:
+        ok, worst, p999, detail = compare_values(np.asarray(out_np, dtype=np.float64), case, want)
+    if case.sign is not None and ok and not case.is_complex:
         ok, detail = _compare_sign(np.asarray(sign, dtype=np.float64), case.sign)
     return Result(**base, status="pass" if ok else "fail", worst_ulps=worst, p999_ulps=p999,
                   detail=detail, contract=issues)  # fmt: skip
