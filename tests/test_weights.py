@@ -504,3 +504,188 @@ def test_x_and_b_broadcast_with_where_and_masked_arrays():
     assert isinstance(gm, np.ma.MaskedArray) and gm.shape == (2,)
     np.testing.assert_array_equal(np.ma.getdata(gm), xs.logsumexp(x, b=b, where=w))
     assert not np.any(np.ma.getmaskarray(gm))
+
+
+# -- gradients: complex input, logmeanexp ------------------------------------------------
+# logsumexp is holomorphic in x: d lse / d x_i = s_i = b_i exp(x_i) / sum(b exp(x)).
+# For the real L = Re(w * lse(x)), dL/dRe(x_i) = Re(w s_i) and dL/dIm(x_i) = -Im(w s_i);
+# torch's .grad is dL/dRe + i dL/dIm = conj(w s_i), jax.grad gives dL/dRe - i dL/dIm = w s_i.
+# Error bound: s_i carries relative error (|x_i - m| + |log|b_i|| + n + 2) u from its
+# term and the condition number of the sum from the denominator.
+_GRAD_CASES = [
+    ([1 + 2j, -3 + 0.5j, 0.25 - 3j], None),
+    ([0.5 + 0j, 2.2e-17j, -1 + 1j], None),
+    ([1 + 4j, 2 - 7j], [1.0, -0.5]),
+    ([0.3 + 0j, -0.2 + 0j], [1 + 1j, -2 - 0.5j]),
+]
+_W = 0.7 - 1.3j
+
+
+def _mp_holomorphic_grad(x, b):
+    xs_ = [mpmath.mpc(complex(v)) for v in x]
+    bs = [mpmath.mpc(1)] * len(xs_) if b is None else [mpmath.mpc(complex(v)) for v in b]
+    terms = [w * mpmath.exp(v) for v, w in zip(xs_, bs, strict=True)]
+    s = mpmath.fsum(terms)
+    cond = float(mpmath.fsum(abs(t) for t in terms) / abs(s))
+    g = [complex(mpmath.mpc(_W) * t / s) for t in terms]
+    ks = [abs(v.real) + abs(v.imag) + abs(float(mpmath.log(abs(w)))) + len(x) + 2 + cond
+          for v, w in zip(x, bs, strict=True)]  # fmt: skip
+    return np.array(g), np.array(ks)
+
+
+def _assert_grad(got, want, ks):
+    u = np.finfo(np.float64).eps / 2
+    tol = 8 * u * ks * np.abs(want) + 8 * u * abs(_W) * 1e-300
+    err = np.abs(np.asarray(got) - want)
+    assert np.all(err <= np.maximum(tol, 8 * u * np.abs(want))), (got, want, tol)
+
+
+@pytest.mark.parametrize("case", _GRAD_CASES)
+def test_complex_grad_torch(case):
+    torch = pytest.importorskip("torch")
+    x = np.array(case[0], dtype=np.complex128)
+    b = None if case[1] is None else np.array(case[1], dtype=np.complex128)
+    want, ks = _mp_holomorphic_grad(x, b)
+    xt = torch.tensor(x, requires_grad=True)
+    bt = None if b is None else torch.tensor(b)
+    (torch.tensor(_W, dtype=torch.complex128) * xs.logsumexp(xt, b=bt)).real.backward()
+    _assert_grad(xt.grad.numpy(), np.conj(want), ks)
+    # autograd's own finite differences (Wirtinger), the result and both outputs of return_sign
+    xg = torch.tensor(x, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: xs.logsumexp(a, b=bt), (xg,))
+    assert torch.autograd.gradcheck(lambda a: xs.logsumexp(a, b=bt, return_sign=True), (xg,))
+
+
+@pytest.mark.parametrize("case", _GRAD_CASES)
+def test_complex_grad_jax(case):
+    jax = pytest.importorskip("jax")
+    from jax.test_util import check_grads
+
+    from xpsoftmax.backends.jax import enable_x64
+
+    x = np.array(case[0], dtype=np.complex128)
+    b = None if case[1] is None else np.array(case[1], dtype=np.complex128)
+    want, ks = _mp_holomorphic_grad(x, b)
+    with enable_x64(True):
+        jnp = jax.numpy
+        bj = None if b is None else jnp.asarray(b)
+
+        def loss(a):
+            return jnp.real(_W * xs.logsumexp(a, b=bj))
+
+        got = np.asarray(jax.grad(loss)(jnp.asarray(x)))
+        _assert_grad(got, want, ks)
+        check_grads(
+            lambda a: xs.logsumexp(jnp.asarray(a), b=bj), (jnp.asarray(x),), order=1, modes=["rev"]
+        )
+        check_grads(lambda a: xs.logsumexp(jnp.asarray(a), b=bj, return_sign=True), (jnp.asarray(x),),
+                    order=1, modes=["rev"])  # fmt: skip
+
+
+# logmeanexp's gradient is softmax over the live entries (the 1/n cancels), in
+# either of its forms; masked entries get 0.
+_LME_GRAD_X = np.array([[1e-9, -2e-9, 3e-9, 0.0],  # near zero: the expm1 form
+                        [5.0, -3.0, 0.5, 2.0],  # the shifted form
+                        [0.4, -0.6, 0.2, 0.1],  # near zero again, |result| < 1
+                        [1000.0, 999.0, -1.0, 0.0]])  # fmt: skip
+_LME_GRAD_W = np.array([[True, True, False, True], [True, False, True, True],
+                        [True, True, True, True], [False, True, True, True]])  # fmt: skip
+_ROW_W = np.array([0.5, -2.0, 1.5, 1.0])
+
+
+def _mp_lme_grad(x, where):
+    g = np.zeros(x.shape)
+    ks = np.ones(x.shape)
+    for r in range(x.shape[0]):
+        live = [mpmath.mpf(float(v)) for v, k in zip(x[r], where[r], strict=True) if k]
+        s = mpmath.fsum(mpmath.exp(v) for v in live)
+        m = max(live)
+        big_z = float(max(abs(v - m) for v in live))
+        for j in range(x.shape[1]):
+            if where[r, j]:
+                g[r, j] = float(_ROW_W[r] * mpmath.exp(mpmath.mpf(float(x[r, j]))) / s)
+                ks[r, j] = abs(float(x[r, j]) - float(m)) + big_z + len(live) + 2
+    return g, ks
+
+
+def _assert_lme_grad(got, want, ks):
+    u = np.finfo(np.float64).eps / 2
+    assert np.all(np.abs(got - want) <= 8 * u * ks * np.abs(want)), (got, want)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_logmeanexp_grad_torch(masked):
+    torch = pytest.importorskip("torch")
+    where = _LME_GRAD_W if masked else np.ones_like(_LME_GRAD_W)
+    want, ks = _mp_lme_grad(_LME_GRAD_X, where)
+    xt = torch.tensor(_LME_GRAD_X, requires_grad=True)
+    wt = torch.tensor(where) if masked else None
+    (torch.tensor(_ROW_W) * xs.logmeanexp(xt, where=wt)).sum().backward()
+    _assert_lme_grad(xt.grad.numpy(), want, ks)
+    xg = torch.tensor(_LME_GRAD_X, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: xs.logmeanexp(a, where=wt), (xg,))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_logmeanexp_grad_jax(masked):
+    jax = pytest.importorskip("jax")
+    from jax.test_util import check_grads
+
+    from xpsoftmax.backends.jax import enable_x64
+
+    where = _LME_GRAD_W if masked else np.ones_like(_LME_GRAD_W)
+    want, ks = _mp_lme_grad(_LME_GRAD_X, where)
+    with enable_x64(True):
+        jnp = jax.numpy
+        wj = jnp.asarray(where) if masked else None
+        rw = jnp.asarray(_ROW_W)
+        got = jax.grad(lambda a: jnp.sum(rw * xs.logmeanexp(a, where=wj)))(jnp.asarray(_LME_GRAD_X))
+        _assert_lme_grad(np.asarray(got), want, ks)
+        check_grads(lambda a: xs.logmeanexp(jnp.asarray(a), where=wj), (jnp.asarray(_LME_GRAD_X),), order=1,
+                    modes=["rev"], eps=1e-6)  # fmt: skip
+
+
+# -- logmeanexp's switch between its two forms ----------------------------------------
+# _core.logmeanexp uses log1p(mean(expm1(x))) where the shifted m + log1p(t) - log(n)
+# is below 1 in magnitude, the shifted form elsewhere: the switch is at |result| = 1.
+# Both forms are accurate there (the result is far from 0), so values on both sides
+# must meet the bound of test_logmeanexp, and the function must stay continuous and
+# increasing across it.
+_LME_THRESHOLD = 1.0
+_SPREAD = np.array([-0.1, 0.0, 0.1])
+
+
+def _lme_bound(row, want):
+    u = np.finfo(np.float64).eps / 2
+    weights = [math.exp(v - want) / len(row) for v in row]
+    cond = sum(w * (abs(v) + len(row) + 2) for w, v in zip(weights, row, strict=True))
+    return 4 * u * (cond + abs(want))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("impl", ["portable", "auto"])
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_logmeanexp_switch_over(name, impl, side):
+    be = _backend(name)
+    mean_spread = mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in _SPREAD) / 3
+    t_star = float(side * _LME_THRESHOLD - mpmath.log(mean_spread))  # result = +-1 there
+    step = 2.0**-40  # 9.1e-13: far above the bound (~1e-15), so the order is exact
+    ts = t_star + step * np.arange(-20, 21)
+    rows = ts[:, None] + _SPREAD[None, :]
+    single = np.array([[np.nextafter(side, 0.0)], [side], [np.nextafter(side, 2 * side)]])
+    with _context(name):
+        got = _np(be, xs.logmeanexp(be.from_numpy(rows), impl=impl))
+        got1 = _np(be, xs.logmeanexp(be.from_numpy(single), impl=impl))
+    want = np.array([mp_lme(r) for r in rows])
+    for g, w, r in zip(got, want, rows, strict=True):
+        assert abs(g - w) <= _lme_bound(r, w), (g, w)
+    assert np.any(np.abs(want) < _LME_THRESHOLD) and np.any(np.abs(want) > _LME_THRESHOLD)
+    # continuous and increasing: each step moves the result by ~step (d lme / dt = 1)
+    d = np.diff(got)
+    tol = 2 * max(_lme_bound(r, w) for r, w in zip(rows, want, strict=True))
+    assert np.all(d > 0)
+    assert np.all(np.abs(d - np.diff(want)) <= tol), d
+    # one entry: log(mean(exp(t))) is t, on either side of the switch (the expm1
+    # form rounds through expm1 and log1p: within the same bound, not exactly)
+    for g, t in zip(got1, single[:, 0], strict=True):
+        assert abs(g - t) <= _lme_bound([t], t), (g, t)
