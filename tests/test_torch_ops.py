@@ -229,3 +229,59 @@ def test_kernel_is_the_numpy_path_without_copies(monkeypatch: pytest.MonkeyPatch
     xs.log_softmax(_x(requires_grad=True))  # through the operator
     assert seen[0] == x.data_ptr() and len(seen) == 2
     assert _torch_ops.OPS["log_softmax"] is OPS.log_softmax.default
+
+
+ROW_CASES = [
+    c
+    for c in CASES
+    if c.func == "log_softmax" and np.ndim(c.x) >= 2 and c.axis in (-1, np.ndim(c.x) - 1)
+]
+
+
+@pytest.mark.parametrize("case", ROW_CASES, ids=lambda c: f"{c.id}/{c.dtype}")
+def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # the row kernel (large C-ordered log_softmax over trailing dims) on the
+    # catalogue's cases: served at every size here, in blocks of one row
+    from xpsoftmax.backends import numpy as npb
+
+    monkeypatch.setattr(_torch_ops, "ROWS_MIN_BYTES", 0)
+    monkeypatch.setattr(npb, "BLOCK_BYTES", 1)
+    used: list[int] = []
+    real = _torch_ops._log_softmax_rows
+    monkeypatch.setattr(_torch_ops, "_log_softmax_rows", lambda *a: used.append(1) or real(*a))
+    x = torch.tensor(np.asarray(case.x), dtype=getattr(torch, case.dtype))
+    out = _call("log_softmax", x, [x.dim() - 1])
+    assert used
+    ok, _worst, _p, detail = compare_values(out.numpy().astype(np.float64), case, case.dtype)
+    assert ok, detail
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_kernel_matches_the_numpy_path(dtype) -> None:  # type: ignore[no-untyped-def]
+    # ties, -inf entries, and the rows the core itself runs (NaN, +inf, all -inf)
+    x = _x((700, 1024), dtype=dtype, seed=3) * 10
+    x[5, :7] = x.max() + 1
+    x[7] = -torch.inf
+    x[9, 3] = torch.nan
+    x[11, 2] = torch.inf
+    x[13, ::2] = -torch.inf
+    x[15] = 0.0
+    before = x.clone()
+    assert _torch_ops._rows_serve(x.numpy(), (1,))
+    got = xs.log_softmax(x)
+    np.testing.assert_array_equal(x.numpy(), before.numpy())  # the input is not written
+    from xpsoftmax.backends import NUMPY
+    from xpsoftmax.backends._base import Call
+
+    a = x.numpy()
+    with NUMPY.errstate():
+        want = NUMPY.run_portable(
+            Call("log_softmax", a, (1,), None, False, a.dtype, a.dtype), NUMPY.import_namespace()
+        )
+    g = got.numpy()
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(g), np.isinf(want))
+    fin = np.isfinite(want)
+    # both are the log1p form: they differ at most in the order of a tie's sum
+    eps = np.finfo(a.dtype).eps
+    np.testing.assert_allclose(g[fin], want[fin], rtol=4 * eps, atol=4 * eps)
