@@ -110,6 +110,30 @@ def test_operator_rejects_bad_arguments() -> None:
         OPS.softmax(torch.ones(3, dtype=torch.int64), [0])
 
 
+@pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_eager_calls_equal_the_operator(func: str, dtype) -> None:  # type: ignore[no-untyped-def]
+    # eager calls on small tensors take NumPy's fast path on the tensor's
+    # memory: the operator's bits, contiguous, the input untouched
+    for shape, axis in (((4, 8), -1), ((4, 8), 0), ((3, 4, 5), 1), ((7,), 0)):
+        x = _x(shape, dtype=dtype, seed=5)
+        x[0] = x.max()  # a tie
+        before = x.clone()
+        got = FUNCS[func](x, axis=axis)
+        want = (
+            _call(func, x, [axis % x.dim()])
+            if func != "logsumexp"
+            else OPS.logsumexp(x, [axis % x.dim()], False)
+        )
+        assert got.is_contiguous() and got.dtype == dtype
+        assert torch.equal(got, want) and torch.equal(x, before)
+    t = _x((8, 4), dtype=dtype).t()  # a transposed view: still a contiguous result
+    assert FUNCS[func](t, axis=-1).is_contiguous()
+    with torch.no_grad():  # requires_grad without a graph to record
+        r = _x((4, 8), dtype=dtype, requires_grad=True)
+        assert torch.equal(FUNCS[func](r, axis=-1), FUNCS[func](r.detach(), axis=-1))
+
+
 def test_errors_unchanged_by_the_fast_path() -> None:
     x = _x(dtype=torch.float32)
     with pytest.raises(ValueError, match="axis 2 is out of range"):
@@ -224,7 +248,8 @@ def test_kernel_is_the_numpy_path_without_copies(monkeypatch: pytest.MonkeyPatch
         return real(call, xp)
 
     monkeypatch.setattr(NUMPY, "run_portable", spy)
-    x = _x(dtype=torch.float32)
+    # large enough for the blocked path (small eager calls take NumPy's fast path)
+    x = _x((1024, 1024), dtype=torch.float32)
     xs.logsumexp(x)
     xs.log_softmax(_x(requires_grad=True))  # through the operator
     assert seen[0] == x.data_ptr() and len(seen) == 2
