@@ -329,7 +329,12 @@ def _logsumexp_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         for d in ctx.dims:  # ascending: each index is final once inserted
             grad, out = grad.unsqueeze(d), out.unsqueeze(d)
     # d logsumexp / dx = softmax(x) = exp(x - logsumexp(x))
-    return grad * (x - out).exp(), None, None
+    if torch.is_grad_enabled():  # create_graph: differentiable ops for double backward
+        return grad * (x - out).exp(), None, None
+    # the plain backward: one full-size buffer, worked in place (three
+    # allocations otherwise, each a full pass of fresh pages)
+    g = torch.sub(x, out)
+    return g.exp_().mul_(grad), None, None
 
 
 softmax.register_autograd(_softmax_backward, setup_context=_setup_out)
