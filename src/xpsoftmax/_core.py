@@ -234,7 +234,9 @@ def _nonfinite_slices(out: Array, xp: Namespace) -> Array:
     return xp.logical_not(xp.isfinite(out))
 
 
-def _direct_sum(x: Array, b: Array | None, dead: Array, use: Array, ops: Ops) -> Array:
+def _direct_sum(
+    x: Array, b: Array | None, dead: Array, use: Array, ops: Ops, is_complex: bool = False
+) -> Array:
     """sum(b * exp(x)) over the live entries, where ``use`` (per slice) says it is needed.
 
     Elsewhere x is replaced by 0 so that its exp cannot overflow and poison the
@@ -243,8 +245,41 @@ def _direct_sum(x: Array, b: Array | None, dead: Array, use: Array, ops: Ops) ->
     xp = ops.xp
     zero = ops.scalar(0.0, x)
     xs = xp.where(use, x, zero)
-    term = ops.exp(xs) if b is None else b * ops.exp(xs)
+    ex = _cexp(xs, ops) if is_complex else ops.exp(xs)
+    term = ex if b is None else b * ex
     return xp.where(dead, ops.scalar(0.0, term), term)
+
+
+def _cexp(z: Array, ops: Ops) -> Array:
+    """exp(z) for complex z, with C99's exp(+inf +- 0j) = +inf +- 0j.
+
+    JAX 0.4.31 (our floor) computes exp(inf)*sin(0) there and gives
+    inf + nan j, which turns logsumexp([inf, 1]) into NaN (newer JAX, NumPy and
+    torch follow C99).  That value is z itself, so it is taken from z.
+    """
+    xp = ops.xp
+    on_axis = xp.logical_and(xp.real(z) == math.inf, xp.imag(z) == 0)
+    return xp.where(on_axis, z, ops.exp(z))
+
+
+def _csign(z: Array, ops: Ops) -> Array:
+    """z/|z| for complex z: 0 for z == 0 and nan + nan j where a part is not finite.
+
+    Built here rather than with ``sign``: array-api-strict 2.2 (our floor)
+    computes sign as x/abs(x), NaN at 0 (2.3 and later give 0), and the
+    libraries disagree at infinities (JAX: sign(inf + 0j) is nan + 0j, NumPy
+    and torch nan + nan j).
+    """
+    xp = ops.xp
+    re, im = xp.real(z), xp.imag(z)
+    is_zero = z == 0
+    finite = xp.logical_and(xp.isfinite(re), xp.isfinite(im))
+    regular = xp.logical_and(finite, xp.logical_not(is_zero))
+    safe = xp.where(regular, z, xp.ones_like(z))
+    unit = safe / xp.astype(xp.abs(safe), z.dtype)
+    nan = ops.scalar(math.nan, re)
+    nan_c = _complex(nan, nan, z.dtype, xp)
+    return xp.where(regular, unit, xp.where(is_zero, xp.zeros_like(z), nan_c))
 
 
 def _weights_dead(
@@ -409,7 +444,7 @@ def logsumexp_complex(
     im = _wrap_phase(phi_k + xp.atan2(q, 1.0 + p), ops)
     # infinities, a zero or overflowing total, NaN: the direct form decides
     bad = xp.logical_or(_nonfinite_slices(re, xp), _nonfinite_slices(im, xp))
-    total = xp.sum(_direct_sum(x, b, dead, bad, ops), axis=axes, keepdims=True)
+    total = xp.sum(_direct_sum(x, b, dead, bad, ops, is_complex=True), axis=axes, keepdims=True)
     total = xp.where(bad, total, xp.ones_like(total))
     if return_sign:
         # log|total| is +inf where a part is infinite, also where the phase is
@@ -431,7 +466,7 @@ def logsumexp_complex(
         log_mod = xp.where(one_hot, ops.scalar(math.inf, log_mod), log_mod)
         re = xp.where(bad, log_mod, re)
         phase = _complex(xp.cos(im), xp.sin(im), x.dtype, xp)
-        sgn = xp.where(bad, xp.sign(total), phase)
+        sgn = xp.where(bad, _csign(total, ops), phase)
         return _squeeze(re, axes, keepdims, xp), _squeeze(sgn, axes, keepdims, xp)
     direct = xp.log(total)
     direct = _complex(xp.real(direct), _wrap_phase(xp.imag(direct), ops), x.dtype, xp)
