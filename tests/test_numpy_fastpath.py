@@ -28,6 +28,7 @@ def blocked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Tiny blocks, three threads; returns a list that counts blocked runs."""
     monkeypatch.setattr(npb, "BLOCK_BYTES", 256)
     monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 512)
+    monkeypatch.setattr(npb, "ROWS_MIN_BYTES", 512)  # log_softmax rows take the row kernel
     monkeypatch.setattr(npb, "MIN_SCAN_SIZE", 0)  # tiny blocks take the e == 1 scan too
     monkeypatch.setattr(npb, "n_threads", lambda: 3)
     runs: list[int] = []
