@@ -1,16 +1,27 @@
 """impl="auto" sends unmasked logsumexp and log_softmax on JAX to fused kernels
-(backends/jax.py, _fused_logsumexp and _fused_log_softmax): they must keep the
-core's accuracy (log1p form, checked against mpmath), its special values, and
-compose with jit/vmap/grad/jacfwd/hessian."""
+(backends/jax.py, _fused_logsumexp and _fused_log_softmax) where the input has
+at least FUSED_MIN_SLICES slices, else to the core (fused_pays): the kernels
+must keep the core's accuracy (log1p form, checked against mpmath), its special
+values, and compose with jit/vmap/grad/jacfwd/hessian.  The small inputs here
+take the core under "auto", so each check also calls the kernels directly
+(lse_k, ls_k); test_routes checks both sides of the threshold."""
 
 from __future__ import annotations
+
+import functools
 
 import mpmath
 import numpy as np
 import pytest
 
 import xpsoftmax as xs
-from xpsoftmax.backends.jax import enable_x64
+from xpsoftmax.backends.jax import (
+    FUSED_MIN_SLICES,
+    _fused_log_softmax,
+    _fused_logsumexp,
+    enable_x64,
+    fused_pays,
+)
 from xpsoftmax.testing import assert_close
 
 from reference import cond as ls_cond
@@ -29,6 +40,23 @@ HARD = [
     [3e4, -3e4, 2.5e4],  # far apart
     list(np.linspace(-5.0, 5.0, 37)),
 ]
+
+
+def _axes(x: object, axis: object) -> tuple[int, ...]:
+    nd = len(x.shape)  # type: ignore[attr-defined]
+    if axis is None:
+        return tuple(range(nd))
+    return tuple(a % nd for a in ((axis,) if isinstance(axis, int) else axis))  # type: ignore[union-attr]
+
+
+def lse_k(x: object, axis: object = None, keepdims: bool = False) -> object:
+    """The fused logsumexp kernel itself, whatever the shape."""
+    return _fused_logsumexp()(x, _axes(x, axis), keepdims)
+
+
+def ls_k(x: object, axis: object = -1) -> object:
+    """The fused log_softmax kernel itself, whatever the shape."""
+    return _fused_log_softmax()(x, _axes(x, axis))
 
 
 def mp_lse(row: list[float]) -> float:
@@ -51,13 +79,14 @@ def test_values_vs_mpmath(row: list[float], dtype: str) -> None:
         ref = mp_lse(row_as)
         eps = float(np.finfo(dtype).eps)
         bound = 4 * eps * (1 + cond(row_as, ref)) * abs(ref) + float(np.finfo(dtype).tiny)
-        for got in (xs.logsumexp(x), jax.jit(xs.logsumexp)(x)):
+        for got in (xs.logsumexp(x), jax.jit(xs.logsumexp)(x), lse_k(x), jax.jit(lse_k)(x)):
             assert abs(float(got) - ref) <= bound, (row, dtype, float(got), ref)
 
 
 def test_log1p_form() -> None:
-    got = float(xs.logsumexp(jnp.asarray([0.0, -30.0], dtype="float32")))
-    assert got != 0.0 and abs(got - 9.357622968839737e-14) <= 1e-19
+    x = jnp.asarray([0.0, -30.0], dtype="float32")
+    for got in (float(xs.logsumexp(x)), float(lse_k(x))):
+        assert got != 0.0 and abs(got - 9.357622968839737e-14) <= 1e-19
 
 
 @pytest.mark.parametrize(
@@ -73,7 +102,13 @@ def test_log1p_form() -> None:
 )
 def test_special_values(row: list[float], want: float) -> None:
     x = jnp.asarray([row, [1.0, 2.0]], dtype="float32")
-    for got in (xs.logsumexp(x, axis=-1), jax.jit(lambda a: xs.logsumexp(a, axis=-1))(x)):
+    calls = (
+        xs.logsumexp(x, axis=-1),
+        jax.jit(lambda a: xs.logsumexp(a, axis=-1))(x),
+        lse_k(x, -1),
+        jax.jit(lambda a: lse_k(a, -1))(x),
+    )
+    for got in calls:
         np.testing.assert_equal(np.asarray(got)[0], np.float32(want))
         np.testing.assert_allclose(np.asarray(got)[1], np.logaddexp(1.0, 2.0), rtol=1e-6)
 
@@ -101,34 +136,39 @@ def test_masked_gradients_unchanged() -> None:
 def test_gradients_float64() -> None:
     with enable_x64(True):
         x = jnp.asarray(np.random.default_rng(2).standard_normal((3, 4)), dtype="float64")
-        check_grads(lambda a: xs.logsumexp(a, axis=-1), (x,), order=2, modes=("fwd", "rev"))
-        h = jax.hessian(lambda a: xs.logsumexp(a))(x[0])
         s = np.asarray(jax.nn.softmax(x[0]))
-        np.testing.assert_allclose(np.asarray(h), np.diag(s) - np.outer(s, s), atol=1e-14)
+        for f in (xs.logsumexp, lse_k):
+            check_grads(lambda a: f(a, axis=-1), (x,), order=2, modes=("fwd", "rev"))  # noqa: B023
+            h = jax.hessian(f)(x[0])
+            np.testing.assert_allclose(np.asarray(h), np.diag(s) - np.outer(s, s), atol=1e-14)
 
 
 def test_gradient_special_slices() -> None:
     x = jnp.asarray([[-INF, -INF], [0.0, 0.0], [-INF, 0.0]])
-    g = jax.grad(lambda a: xs.logsumexp(a, axis=-1).sum())(x)
-    np.testing.assert_equal(np.asarray(g), [[0.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    for f in (xs.logsumexp, lse_k):
+        g = jax.grad(lambda a: f(a, axis=-1).sum())(x)  # noqa: B023
+        np.testing.assert_equal(np.asarray(g), [[0.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
 
 
 def test_vmap() -> None:
     x = jnp.asarray(np.random.default_rng(3).standard_normal((6, 7)), dtype="float32")
-    got = jax.vmap(lambda r: xs.logsumexp(r))(x)
-    np.testing.assert_allclose(
-        np.asarray(got), np.asarray(xs.logsumexp(x, axis=-1, impl="portable")), rtol=4e-7
-    )
+    want = np.asarray(xs.logsumexp(x, axis=-1, impl="portable"))
+    for f in (xs.logsumexp, lse_k):
+        got = jax.vmap(lambda r: f(r))(x)  # noqa: B023
+        np.testing.assert_allclose(np.asarray(got), want, rtol=4e-7)
 
 
 # -- log_softmax ----------------------------------------------------------------------------
 def _log_softmax_calls(x: object) -> list[object]:
-    """The routes "auto" takes: the eager fast path, the general route (axis as a
-    tuple), and a trace under the caller's jit."""
+    """The routes "auto" takes (the eager fast path, the general route with the
+    axis as a tuple, a trace under the caller's jit: the core for these small
+    inputs), and the fused kernel itself, eager and jitted."""
     return [
         xs.log_softmax(x, axis=-1),
         xs.log_softmax(x, axis=(-1,)),
         jax.jit(lambda a: xs.log_softmax(a, axis=-1))(x),
+        ls_k(x),
+        jax.jit(ls_k)(x),
     ]
 
 
@@ -204,19 +244,45 @@ def test_log_softmax_empty_and_masked_route_to_core() -> None:
     np.testing.assert_array_equal(np.asarray(g), [[0.0, 0.0], [0.0, 0.0]])
 
 
-def test_routes() -> None:
-    # which calls take the fused kernels (a custom_jvp in the trace) and which the core
-    x = jnp.ones((2, 3), dtype="float32")
-    mask = jnp.asarray([[True, False, True]] * 2)
+def test_fused_pays_rule() -> None:
+    n = FUSED_MIN_SLICES
+    assert fused_pays((n, 16), (1,)) and fused_pays((n, 8192), (1,))
+    assert not fused_pays((n - 1, 16), (1,)) and not fused_pays((8, 1 << 20), (1,))
+    assert fused_pays((64, 64, 1024), (2,)) and not fused_pays((64, 64, 1024), (1, 2))
+    # any axis: the count of slices decides, not which axis
+    assert fused_pays((16, n), (0,)) and not fused_pays((n, 16), (0,))
 
-    def fused(f: object) -> bool:
+
+def test_routes() -> None:
+    # which calls take the fused kernels (a custom_jvp in the trace) and which the
+    # core, on both sides of the slice-count threshold
+    n = FUSED_MIN_SLICES
+    big, small = jnp.ones((n, 3), dtype="float32"), jnp.ones((n - 1, 3), dtype="float32")
+
+    def fused(f: object, x: object = big) -> bool:
         return "custom_jvp_call" in str(jax.make_jaxpr(f)(x))
 
     assert fused(lambda a: xs.log_softmax(a))
-    assert fused(lambda a: xs.logsumexp(a, axis=(0, 1)))
+    assert fused(lambda a: xs.logsumexp(a, axis=-1))
+    assert fused(lambda a: xs.logsumexp(a, axis=(1,), keepdims=True))
+    assert not fused(lambda a: xs.log_softmax(a), small)
+    assert not fused(lambda a: xs.logsumexp(a, axis=-1), small)
+    assert not fused(lambda a: xs.logsumexp(a, axis=(0, 1)))  # one slice
+    mask = jnp.ones((n, 3), dtype=bool)
     assert not fused(lambda a: xs.log_softmax(a, where=mask))
     assert not fused(lambda a: xs.log_softmax(a, impl="portable"))
     assert not fused(lambda a: xs.logsumexp(a, b=jnp.ones_like(a)))
+    # the eager fast path and the general route give the same bits on each side
+    rng = np.random.default_rng(7)
+    for rows, is_fused in ((n, True), (n - 1, False)):
+        x = jnp.asarray(rng.standard_normal((rows, 3)) * 10, dtype="float32")
+        for f, k in ((xs.log_softmax, ls_k), (xs.logsumexp, lse_k)):
+            fast, general = np.asarray(f(x, axis=-1)), np.asarray(f(x, axis=(-1,)))
+            np.testing.assert_array_equal(fast, general)
+            # the kernel jitted as "auto" runs it (eager op-by-op rounds differently)
+            kernel = jax.jit(functools.partial(k, axis=-1))
+            want = kernel(x) if is_fused else f(x, axis=-1, impl="portable")
+            np.testing.assert_array_equal(fast, np.asarray(want))
 
 
 def test_log_softmax_matches_portable_axes() -> None:
@@ -232,30 +298,32 @@ def test_log_softmax_matches_portable_axes() -> None:
 def test_log_softmax_gradients_float64() -> None:
     with enable_x64(True):
         x = jnp.asarray(np.random.default_rng(5).standard_normal((3, 4)), dtype="float64")
-        f = lambda a: xs.log_softmax(a, axis=-1)  # noqa: E731
-        check_grads(f, (x,), order=2, modes=("fwd", "rev"))
-        # the analytic Jacobian: d y_i / d x_j = delta_ij - softmax_j
         s = np.asarray(jax.nn.softmax(x[0]))
-        want = np.eye(4) - s[None, :]
-        for jac in (jax.jacfwd(f)(x[0]), jax.jacrev(f)(x[0])):
-            np.testing.assert_allclose(np.asarray(jac), want, rtol=1e-14, atol=1e-15)
-        # hessian of y_0: -(diag(s) - s s^T), through the rule's own derivative
-        h = jax.hessian(lambda a: f(a)[0])(x[0])
-        np.testing.assert_allclose(np.asarray(h), -(np.diag(s) - np.outer(s, s)), atol=1e-14)
+        for f in (lambda a: xs.log_softmax(a, axis=-1), ls_k):
+            check_grads(f, (x,), order=2, modes=("fwd", "rev"))
+            # the analytic Jacobian: d y_i / d x_j = delta_ij - softmax_j
+            want = np.eye(4) - s[None, :]
+            for jac in (jax.jacfwd(f)(x[0]), jax.jacrev(f)(x[0])):
+                np.testing.assert_allclose(np.asarray(jac), want, rtol=1e-14, atol=1e-15)
+            # hessian of y_0: -(diag(s) - s s^T), through the rule's own derivative
+            h = jax.hessian(lambda a: f(a)[0])(x[0])  # noqa: B023
+            want_h = -(np.diag(s) - np.outer(s, s))
+            np.testing.assert_allclose(np.asarray(h), want_h, atol=1e-14)
 
 
 def test_log_softmax_gradient_finite_slices_match_core() -> None:
     x = jnp.asarray([[-INF, 0.0, 1.0], [0.0, 0.0, 1.0], [-1e4, 0.0, -1e4]], dtype="float32")
     ct = jnp.asarray(np.arange(9.0).reshape(3, 3) / 7, dtype="float32")
+    want = jax.grad(lambda a: jnp.sum(xs.log_softmax(a, axis=-1, impl="portable") * ct))(x)
     for impl_grad in (jax.grad, lambda f: jax.jit(jax.grad(f))):
-        got = impl_grad(lambda a: jnp.sum(xs.log_softmax(a, axis=-1) * ct))(x)
-        want = jax.grad(lambda a: jnp.sum(xs.log_softmax(a, axis=-1, impl="portable") * ct))(x)
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+        for ls in (lambda a: xs.log_softmax(a, axis=-1), ls_k):
+            got = impl_grad(lambda a: jnp.sum(ls(a) * ct))(x)  # noqa: B023
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
 
 
 def test_log_softmax_vmap() -> None:
     x = jnp.asarray(np.random.default_rng(6).standard_normal((6, 7)), dtype="float32")
-    got = jax.vmap(lambda r: xs.log_softmax(r))(x)
-    np.testing.assert_allclose(
-        np.asarray(got), np.asarray(xs.log_softmax(x, axis=-1, impl="portable")), rtol=4e-7
-    )
+    want = np.asarray(xs.log_softmax(x, axis=-1, impl="portable"))
+    for f in (xs.log_softmax, ls_k):
+        got = jax.vmap(lambda r: f(r))(x)  # noqa: B023
+        np.testing.assert_allclose(np.asarray(got), want, rtol=4e-7)

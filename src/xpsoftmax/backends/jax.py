@@ -144,8 +144,46 @@ def _fused_log_softmax() -> Any:
     return log_softmax
 
 
+#: the fewest slices for which impl="auto" takes the fused kernels (else the core)
+FUSED_MIN_SLICES = 4096
+
+
+def fused_pays(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
+    """Whether the fused kernels beat the core on an input of ``shape`` over ``axes``.
+
+    The rule is the number of slices (the other axes' size), not the slice
+    length or the element count: XLA:CPU emits the log1p form's two sums of one
+    exp as a single fused pass only when the reduction has at least about 4096
+    rows; with fewer it writes exp and floor out to memory and reads them twice,
+    and the core's separate passes are faster.  Measured (jit, float32, ratio to
+    jit(jax.nn.log_softmax / logsumexp), 2 shared cores): 2048 rows of 16, 64,
+    1024, 2048 or 8192 are 1.4-10x for fused vs 1.4-4x for the core; 4096 rows
+    of the same lengths 1.0-1.7x vs 2.0-3.5x; 8 rows of 2**20, 64x100 and
+    1024x1024 favour the core too, 524288x16, 16384x256 and 64x256x1024 the
+    fused form.  Static under jit (shapes are known at trace time), so each
+    shape compiles to one of the two.
+
+    >>> fused_pays((4096, 16), (1,)), fused_pays((2048, 2048), (1,))
+    (True, False)
+    """
+    slice_len = 1
+    for a in axes:
+        slice_len *= shape[a]
+    total = 1
+    for n in shape:
+        total *= n
+    return total // max(slice_len, 1) >= FUSED_MIN_SLICES
+
+
 def _fused(func: str, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    """The fused kernel of ``func`` (logsumexp or log_softmax) on ``x``."""
+    """impl="auto"'s unmasked logsumexp or log_softmax on ``x``: the fused
+    kernel where :func:`fused_pays` says so for the shape, else the core
+    (both routes, eager and traced, come through here, so they agree)."""
+    if not fused_pays(tuple(x.shape), axes):
+        import jax.numpy as jnp
+
+        call = Call(func, x, axes, None, keepdims, x.dtype, x.dtype, None, False, False)
+        return run_core(call, JaxOps(jnp))
     if func == "log_softmax":
         return _fused_log_softmax()(x, axes)
     return _fused_logsumexp()(x, axes, keepdims)
@@ -271,8 +309,8 @@ class JaxBackend(Backend):
         mask/dtype, impl="auto"), or NotImplemented for the general route.
 
         It calls the same cached jitted function the general route would
-        (jax.nn.softmax for softmax, the fused kernels for log_softmax and
-        logsumexp), found by one dict lookup; tracers, 16-bit floats, 0-d or empty input, an out-of-range
+        (jax.nn.softmax for softmax; for log_softmax and logsumexp
+        :func:`_fused`, which picks the fused kernel or the core by shape), found by one dict lookup; tracers, 16-bit floats, 0-d or empty input, an out-of-range
         axis (and so every error) take the general route.
         """
         import jax
