@@ -50,13 +50,13 @@ def _axes(x: object, axis: object) -> tuple[int, ...]:
 
 
 def lse_k(x: object, axis: object = None, keepdims: bool = False) -> object:
-    """The fused logsumexp kernel itself, whatever the shape."""
-    return _fused_logsumexp()(x, _axes(x, axis), keepdims)
+    """The fused logsumexp kernel itself (its one-pass primal), whatever the shape."""
+    return _fused_logsumexp()(x, _axes(x, axis), keepdims, True)
 
 
 def ls_k(x: object, axis: object = -1) -> object:
-    """The fused log_softmax kernel itself, whatever the shape."""
-    return _fused_log_softmax()(x, _axes(x, axis))
+    """The fused log_softmax kernel itself (its one-pass primal), whatever the shape."""
+    return _fused_log_softmax()(x, _axes(x, axis), True)
 
 
 def mp_lse(row: list[float]) -> float:
@@ -282,6 +282,8 @@ def test_routes() -> None:
     for x in (big, small):
         assert analytic(lambda a: xs.log_softmax(a), x)
         assert analytic(lambda a: xs.logsumexp(a, axis=-1), x)
+        # the kernels called directly (as the accuracy tests here do) run the one-pass form
+        assert fused(ls_k, x) and fused(lambda a: lse_k(a, axis=-1), x)
     mask = jnp.ones((n, 3), dtype=bool)
     for f in (
         lambda a: xs.log_softmax(a, where=mask),

@@ -97,18 +97,20 @@ def _fused_logsumexp() -> Any:
     import jax
     import jax.numpy as jnp
 
-    @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-    def lse(x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-        if not fused_pays(tuple(x.shape), axes):
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+    def lse(x: Any, axes: tuple[int, ...], keepdims: bool, one_pass: bool) -> Any:
+        if not one_pass:
             return _core_value("logsumexp", x, axes, keepdims)
         m, t = _log1p_parts(x, axes)
         out = jnp.where(jnp.isfinite(m), m + jnp.log1p(t), m)
         return out if keepdims else jnp.squeeze(out, axis=axes)
 
     @lse.defjvp
-    def _lse_jvp(axes: tuple[int, ...], keepdims: bool, primals: Any, tangents: Any) -> Any:
+    def _lse_jvp(
+        axes: tuple[int, ...], keepdims: bool, one_pass: bool, primals: Any, tangents: Any
+    ) -> Any:
         (x,), (dx,) = primals, tangents
-        out = lse(x, axes, True)
+        out = lse(x, axes, True, one_pass)
         dout = jnp.sum(_tangent_softmax(x, axes) * dx, axis=axes, keepdims=True)
         if not keepdims:
             out, dout = jnp.squeeze(out, axis=axes), jnp.squeeze(dout, axis=axes)
@@ -132,17 +134,17 @@ def _fused_log_softmax() -> Any:
     import jax
     import jax.numpy as jnp
 
-    @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-    def log_softmax(x: Any, axes: tuple[int, ...]) -> Any:
-        if not fused_pays(tuple(x.shape), axes):
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+    def log_softmax(x: Any, axes: tuple[int, ...], one_pass: bool) -> Any:
+        if not one_pass:
             return _core_value("log_softmax", x, axes, False)
         m, t = _log1p_parts(x, axes)
         return (x - m) - jnp.log1p(t)
 
     @log_softmax.defjvp
-    def _log_softmax_jvp(axes: tuple[int, ...], primals: Any, tangents: Any) -> Any:
+    def _log_softmax_jvp(axes: tuple[int, ...], one_pass: bool, primals: Any, tangents: Any) -> Any:
         (x,), (dx,) = primals, tangents
-        y = log_softmax(x, axes)
+        y = log_softmax(x, axes, one_pass)
         return y, dx - jnp.sum(_tangent_softmax(x, axes) * dx, axis=axes, keepdims=True)
 
     return log_softmax
@@ -195,9 +197,10 @@ def _fused(func: str, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     kernels' custom_jvp functions, whose primal is the log1p form in one fused
     pass where :func:`fused_pays` says so for the shape, else the core's value
     (both routes, eager and traced, come through here, so they agree)."""
+    one_pass = fused_pays(tuple(x.shape), axes)
     if func == "log_softmax":
-        return _fused_log_softmax()(x, axes)
-    return _fused_logsumexp()(x, axes, keepdims)
+        return _fused_log_softmax()(x, axes, one_pass)
+    return _fused_logsumexp()(x, axes, keepdims, one_pass)
 
 
 #: the functions with a fused kernel (unmasked, unweighted, real float32/float64)
