@@ -21,6 +21,7 @@ from xpsoftmax.conformance.runner import run_case
 from xpsoftmax.conformance.subjects import (
     Subject,
     dask_slice_chunks_subject,
+    jax_one_pass_subject,
     xpsoftmax_subject,
 )
 from xpsoftmax.testing import Target
@@ -48,6 +49,14 @@ def test_case_dask_slice_chunks(target: Target, case) -> None:
     """Dask's chunk-by-chunk path (the NumPy or CuPy path per chunk), which the
     default layout above (every axis split) never takes for its reductions."""
     _passes(dask_slice_chunks_subject(target), case)
+
+
+@pytest.mark.xp_backends("jax")
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case_jax_one_pass(target: Target, case) -> None:
+    """JAX's one-pass log1p kernels, which "auto" takes from 4096 slices up (the
+    catalogue's inputs are smaller, so test_case checks the core's route there)."""
+    _passes(jax_one_pass_subject(target), case)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

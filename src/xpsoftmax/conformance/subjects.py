@@ -44,6 +44,7 @@ entry.  A Call receives the case, so it is cheap enough to time as it is
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -165,6 +166,43 @@ def _xps(func: str, impl: str) -> Call:
         return fn(x, impl=impl, **kw)
 
     return call
+
+
+_ONE_PASS_LOCK = threading.Lock()
+
+
+def _xps_jax_one_pass(func: str) -> Call:
+    """``impl="auto"`` under a fresh ``jax.jit`` with JAX's slice-count rule set
+    to take the one-pass kernels at every size: the catalogue's inputs have few
+    slices, so plain "auto" checks the core there and this subject checks the
+    one-pass log1p kernels that large inputs run (a fresh jit each call: the
+    rule is read at trace time, and a cached trace would keep the other route)."""
+    inner = _xps(func, "auto")
+
+    def call(x: Any, case: Case, where: Any = None) -> Any:
+        import jax
+
+        from ..backends import jax as jb
+
+        with _ONE_PASS_LOCK:
+            saved, jb.FUSED_MIN_SLICES = jb.FUSED_MIN_SLICES, 0
+            try:
+                return jax.jit(lambda a: inner(a, case, where))(x)
+            finally:
+                jb.FUSED_MIN_SLICES = saved
+
+    return call
+
+
+def jax_one_pass_subject(target: Target) -> Subject:
+    return Subject(
+        id=f"xpsoftmax[auto,one-pass]@{target.id}",
+        kind="xpsoftmax",
+        target=target,
+        funcs={f: _xps_jax_one_pass(f) for f in ("log_softmax", "logsumexp")},
+        unavailable=target.skip,
+        library="jax",
+    )
 
 
 XPS_FUNCS = ("softmax", "log_softmax", "logsumexp", "logmeanexp")
@@ -542,6 +580,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("*", _impl("portable"), on_skipped=True),
     Entry("*", _impl("auto"), on_skipped=True),
     Entry("dask", dask_slice_chunks_subject, on_skipped=True),
+    Entry("jax", jax_one_pass_subject, on_skipped=True),
     Entry("numpy", _scipy_subject, anchor=True),
     Entry("torch", _torch_subject, anchor=True),
     Entry("torch", _my_softmax_subject),
