@@ -4,7 +4,7 @@
 ``tf.Tensor`` has no ``__array_namespace__`` and array-api-compat does not
 cover TensorFlow, so :class:`TfNamespace` maps the standard functions the
 core and the argument handling call (``max``/``sum``/``any`` with
-``keepdims``, ``where``, ``isfinite``, ``exp``, ``log1p``, ``astype``,
+``keepdims``, ``where``, ``isfinite``, ``isinf``, ``isnan``, ``exp``, ``log1p``, ``astype``,
 ``asarray``, ``squeeze``, ``reshape``, ``broadcast_to``, ``zeros_like``,
 ``full``, ``isdtype``, ``finfo``) onto plain TF ops.  Plain ops (rather than
 ``tf.experimental.numpy``, whose type promotion depends on a global switch)
@@ -129,6 +129,12 @@ class TfNamespace:
 
     def isfinite(self, x: Any, /) -> Any:
         return self._tf.math.is_finite(x)
+
+    def isinf(self, x: Any, /) -> Any:
+        return self._tf.math.is_inf(x)
+
+    def isnan(self, x: Any, /) -> Any:
+        return self._tf.math.is_nan(x)
 
     def exp(self, x: Any, /) -> Any:
         return self._tf.exp(x)
