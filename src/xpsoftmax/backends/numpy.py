@@ -969,7 +969,7 @@ class NumpyBackend(Backend):
                 # time of the max reduction (float64 (64, 100): 2.6 us against
                 # 4.8): the same values, but for the sign of a zero maximum
                 # that also occurs as -0.0, which a tie then makes irrelevant
-                # (exp(+-0) = 1, and log_softmax subtracts log1p(t >= 1) > 0)
+                # (exp(+-0) = 1, and log1p(t >= 1) > 0 is subtracted or added)
                 rows = arange(x.shape[0])
                 first = x.argmax(axis=1)
                 m = x[rows, first].reshape(-1, 1)
@@ -987,8 +987,12 @@ class NumpyBackend(Backend):
             if func == "softmax":
                 exp(z, out=z)
                 return divide(z, add(z, axis=axis, keepdims=True), out=z)
-            # log_softmax: the core's sum_except_max for a small array
-            e = exp(z)
+            # log_softmax and logsumexp: the core's sum_except_max for a small
+            # array (logsumexp needs no z: its exp goes into z's buffer)
+            if func == "logsumexp":
+                e = exp(z, out=z)
+            else:
+                e = exp(z)
             is_max = equal(x, m)
             if count_nonzero(is_max) == m.size:  # one maximum per slice, e == 1 there
                 if rows is None:
@@ -1000,13 +1004,14 @@ class NumpyBackend(Backend):
                 subtract(e, 1, out=e, where=is_max)
                 t = add(e, axis=axis, keepdims=True)
                 t += add(is_max, axis=axis, keepdims=True, dtype=x.dtype) - 1
+            if func == "logsumexp":
+                return (m + log1p(t)).squeeze(axis)
             return subtract(z, log1p(t), out=z)
 
         def fast_small(func: str, x: Any, axis: int) -> Any:
             dt, nd = x.dtype, x.ndim
             if (
-                func != "logsumexp"
-                and (dt is f32 or dt is f64)
+                (dt is f32 or dt is f64)
                 and nd
                 and -nd <= axis < nd
                 and x.size

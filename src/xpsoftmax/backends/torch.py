@@ -78,44 +78,6 @@ def run_op(func: str, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     return op(x, list(axes), keepdims) if func == "logsumexp" else op(x, list(axes))
 
 
-def _small_logsumexp() -> Any:
-    """``lse(a, axis)``: logsumexp of a small float32/float64 ndarray whose
-    slice maxima are all finite, else NotImplemented.
-
-    The core's arithmetic for such slices in fewer NumPy calls (NumPy's small
-    path runs the general core for logsumexp: ~19 us on (4, 8), this ~8 us):
-    the shift is the maximum, ``e - is_max`` by a masked subtraction of 1, the
-    ties' ``count - 1`` added back only where there are ties, ``log1p``.  The
-    same operations in the same order as the core, so the same bits (the
-    tests compare it with the operator).
-    """
-    import numpy as np
-
-    from .numpy import MIN_ROW_BUFSIZE
-
-    amax, add, isfinite, subtract = np.maximum.reduce, np.add.reduce, np.isfinite, np.subtract
-    exp, equal, log1p, count_nonzero = np.exp, np.equal, np.log1p, np.count_nonzero
-    errstate = np.errstate
-
-    def lse(a: Any, axis: int) -> Any:
-        if a.shape[axis] >= MIN_ROW_BUFSIZE:
-            return NotImplemented  # rows that NumPy's path sums with a row buffer
-        m = amax(a, axis=axis, keepdims=True)
-        if not isfinite(m).all():
-            return NotImplemented  # infinities, NaN, empty mass: the core's rules
-        with errstate(all="ignore"):  # exp underflows by design
-            e = subtract(a, m)
-            exp(e, out=e)
-        is_max = equal(a, m)
-        subtract(e, 1, out=e, where=is_max)
-        t = add(e, axis=axis, keepdims=True)
-        if count_nonzero(is_max) != m.size:  # ties: put count - 1 back
-            t += add(is_max, axis=axis, keepdims=True, dtype=a.dtype) - 1
-        return (m + log1p(t)).squeeze(axis)
-
-    return lse
-
-
 class TorchOps(_core.Ops):
     # no in-place hooks: autograd needs the intermediates it saved
     def stop_gradient(self, a: Any) -> Any:
@@ -194,7 +156,6 @@ class TorchBackend(Backend):
         # bit for bit, in a handful of ufunc calls): on a (4, 8) tensor the
         # operator's kernel spends ~30 us in the general core, this ~5 us
         np_small = NUMPY.fast_path(np.ndarray)
-        small_lse = _small_logsumexp()
 
         def fast(func: str, x: Any, axis: int) -> Any:
             if x.dtype not in ok:
@@ -210,9 +171,7 @@ class TorchBackend(Backend):
                 # what the operator's kernel would compute, on the tensor's
                 # memory (a view; the result is wrapped, not copied)
                 a = x.detach().numpy() if x.requires_grad else x.numpy()
-                out = small_lse(a, axis) if func == "logsumexp" else NotImplemented
-                if out is NotImplemented:
-                    out = np_small(func, a, axis)
+                out = np_small(func, a, axis)
                 if out is not NotImplemented:
                     t = from_numpy(out)
                     # the operators promise contiguous results
