@@ -3,6 +3,7 @@ speed goals live in the benchmark itself, never in tests)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -272,3 +273,36 @@ def test_markdown_renders_a_report_without_axis_and_mode() -> None:
     md = bench.markdown({"date": "2026-11-23", "command": "xpsoftmax bench", "machine": {"cores": 2},
                          "goals": [], "results": [old]})  # fmt: skip
     assert "| tiny | 4x8 | float32 | -1 | softmax | numpy | xpsoftmax[auto] | 10.0 us |" in md
+
+
+def test_frameworks_take_turns_not_calls() -> None:
+    """Within a case, each framework's subjects are timed interleaved among
+    themselves (rotated), and one framework after another: no torch call runs
+    between two JAX measurements; Dask stays with NumPy, its anchor."""
+    from xpsoftmax.bench.subjects import Subject
+    from xpsoftmax.bench.timing import time_grouped
+
+    calls: list[str] = []
+
+    def subject(backend: str, label: str) -> Subject:
+        return Subject(backend, label, "xpsoftmax", lambda: calls.append(f"{backend}/{label}"))
+
+    subs = [
+        subject("numpy", "a"),
+        subject("torch", "a"),
+        subject("jax", "a"),
+        subject("dask", "a"),
+        subject("torch", "b"),
+        subject("jax", "b"),
+        subject("numpy", "b"),
+    ]
+    times = time_grouped(subs, repeat=3, min_s=1e-6)
+    assert [len(t) for t in times] == [3] * len(subs)
+    assert all(v > 0 for t in times for v in t)
+    groups = [c.split("/")[0].replace("dask", "numpy") for c in calls]
+    # each group's calls are contiguous: the group changes exactly twice
+    changes = sum(a != b for a, b in itertools.pairwise(groups))
+    assert changes == 2, groups
+    assert set(groups) == {"numpy", "torch", "jax"}
+    numpy_calls = [c for c in calls if c.split("/")[0] in ("numpy", "dask")]
+    assert {"numpy/a", "numpy/b", "dask/a"} == set(numpy_calls)
