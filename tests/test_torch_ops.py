@@ -271,6 +271,7 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(npb, "ROWS_MIN_BYTES", 0)
     monkeypatch.setattr(npb, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(_torch_ops, "NATIVE_MIN_BYTES", 1 << 62)  # not torch's checked kernel
     used: list[int] = []
     real = npb._log_softmax_rows
     monkeypatch.setattr(npb, "_log_softmax_rows", lambda *a: used.append(1) or real(*a))
@@ -279,6 +280,85 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
     assert used
     ok, _worst, _p, detail = compare_values(out.numpy().astype(np.float64), case, case.dtype)
     assert ok, detail
+
+
+NATIVE_CASES = [c for c in CASES if c.func == "log_softmax" and np.ndim(c.x) >= 1]
+
+
+@pytest.mark.parametrize("redo_all", [False, True])
+@pytest.mark.parametrize("case", NATIVE_CASES, ids=lambda c: f"{c.id}/{c.dtype}")
+def test_checked_native_values_against_mpmath(case, redo_all, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # torch's own log_softmax with the slices of a small log-normaliser (and
+    # the special ones) redone in the log1p form: served at every size here;
+    # redo_all sends every slice through the redo (the threshold at +inf)
+    monkeypatch.setattr(_torch_ops, "NATIVE_MIN_BYTES", 0)
+    monkeypatch.setattr(_torch_ops, "NATIVE_MAX_REDO", 1.0)
+    if redo_all:
+        monkeypatch.setattr(_torch_ops, "NATIVE_MIN_NORM", np.inf)
+    used: list[int] = []
+    real = _torch_ops._checked_native_log_softmax
+    monkeypatch.setattr(
+        _torch_ops, "_checked_native_log_softmax", lambda *a: used.append(1) or real(*a)
+    )
+    x = torch.tensor(np.asarray(case.x), dtype=getattr(torch, case.dtype))
+    before = x.clone()
+    axis = -1 if case.axis == "default" else case.axis
+    if not isinstance(axis, int):
+        pytest.skip("torch's kernel reduces over one dim")
+    out = _call("log_softmax", x, [axis % x.dim()])
+    assert used
+    torch.testing.assert_close(x, before, rtol=0, atol=0, equal_nan=True)
+    ok, _worst, _p, detail = compare_values(out.numpy().astype(np.float64), case, case.dtype)
+    assert ok, detail
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_checked_native_redoes_what_torch_gets_wrong(dtype, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # a large input (torch's kernel serves it) whose rows 0-2 have a dominant
+    # maximum (torch gives exactly 0 there), row 3 a NaN, row 4 +inf, row 5
+    # is all -inf, row 6 has -inf entries and a tie at the maximum
+    x = _x((1024, 1024), dtype=dtype, seed=4)
+    x[0, 0] = 50.0  # t = sum(exp(x - 50)) ~ 1e-17: 1 + t rounds to 1
+    x[1, 5], x[1, 6] = 60.0, 60.0  # a tie: log(2) for both
+    x[2, 1023] = 1e4
+    x[3, 7] = torch.nan
+    x[4, 9] = torch.inf
+    x[5] = -torch.inf
+    x[6, ::3] = -torch.inf
+    x[6, 10] = x[6, 11] = 30.0
+    assert x.numel() * x.element_size() >= _torch_ops.NATIVE_MIN_BYTES
+    calls: list[int] = []
+    real = _torch_ops._checked_native_log_softmax
+    monkeypatch.setattr(
+        _torch_ops, "_checked_native_log_softmax", lambda *a: calls.append(1) or real(*a)
+    )
+    got = xs.log_softmax(x, axis=1)
+    assert calls
+    assert torch.log_softmax(x, 1)[0, 0] == 0.0  # what torch alone gives
+    from xpsoftmax.backends import NUMPY
+
+    a = x.numpy()
+    call = xs.backends.Call("log_softmax", a, (1,), None, False, a.dtype, a.dtype)
+    want = np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
+    # the redone rows: the NumPy path's values (rows 0-2, 6 within an ulp or two,
+    # the special rows exactly: the core's rules)
+    np.testing.assert_array_equal(got[3:6].numpy(), want[3:6])
+    rows = [0, 1, 2, 6]
+    np.testing.assert_allclose(got[rows].numpy(), want[rows], rtol=4 * torch.finfo(dtype).eps)
+    assert got[0, 0] < 0  # -t, not torch's 0
+    # rows whose log-normaliser is at least NATIVE_MIN_NORM keep torch's values
+    # exactly; the others (about one in eight of these) are redone like rows 0-2
+    native = torch.log_softmax(x, 1)
+    keep = -native.amax(1) >= _torch_ops.NATIVE_MIN_NORM
+    keep[:7] = False
+    assert 0 < int(keep.sum()) < 1017
+    torch.testing.assert_close(got[keep], native[keep], rtol=0, atol=0)
+    redone = ~keep
+    redone[:7] = False
+    assert int(redone.sum()) > 0
+    np.testing.assert_allclose(
+        got[redone].numpy(), want[redone.numpy()], rtol=4 * torch.finfo(dtype).eps
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
