@@ -282,7 +282,9 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
     assert ok, detail
 
 
-NATIVE_CASES = [c for c in CASES if c.func == "log_softmax" and np.ndim(c.x) >= 1]
+NATIVE_CASES = [
+    c for c in CASES if c.func == "log_softmax" and c.axis in ("default", -1, np.ndim(c.x) - 1)
+]
 
 
 @pytest.mark.parametrize("redo_all", [False, True])
@@ -292,7 +294,9 @@ def test_checked_native_values_against_mpmath(case, redo_all, monkeypatch) -> No
     # the special ones) redone in the log1p form: served at every size here;
     # redo_all sends every slice through the redo (the threshold at +inf)
     monkeypatch.setattr(_torch_ops, "NATIVE_MIN_BYTES", 0)
+    monkeypatch.setattr(_torch_ops, "NATIVE_MAX_BYTES", 1 << 62)
     monkeypatch.setattr(_torch_ops, "NATIVE_MAX_REDO", 1.0)
+    monkeypatch.setattr(_torch_ops, "NATIVE_REDO_BYTES", 64)  # several pieces
     if redo_all:
         monkeypatch.setattr(_torch_ops, "NATIVE_MIN_NORM", np.inf)
     used: list[int] = []
@@ -302,10 +306,7 @@ def test_checked_native_values_against_mpmath(case, redo_all, monkeypatch) -> No
     )
     x = torch.tensor(np.asarray(case.x), dtype=getattr(torch, case.dtype))
     before = x.clone()
-    axis = -1 if case.axis == "default" else case.axis
-    if not isinstance(axis, int):
-        pytest.skip("torch's kernel reduces over one dim")
-    out = _call("log_softmax", x, [axis % x.dim()])
+    out = _call("log_softmax", x, [x.dim() - 1])
     assert used
     torch.testing.assert_close(x, before, rtol=0, atol=0, equal_nan=True)
     ok, _worst, _p, detail = compare_values(out.numpy().astype(np.float64), case, case.dtype)
@@ -392,3 +393,34 @@ def test_row_kernel_matches_the_numpy_path(dtype) -> None:  # type: ignore[no-un
     # both are the log1p form: they differ at most in the order of a tie's sum
     eps = np.finfo(a.dtype).eps
     np.testing.assert_allclose(g[fin], want[fin], rtol=4 * eps, atol=4 * eps)
+
+
+def test_checked_native_route_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the last dim of a contiguous tensor of NATIVE_MIN_BYTES to below
+    # NATIVE_MAX_BYTES, eager calls and operator calls alike; nothing else
+    serves = _torch_ops._native_serves
+    x = _x((256, 1024), dtype=torch.float32)  # 1 MiB
+    assert serves(x, (1,))
+    assert not serves(x, (0,))
+    assert not serves(x.t(), (1,))  # not contiguous
+    assert not serves(_x((64, 100), dtype=torch.float32), (1,))  # below the window
+    monkeypatch.setattr(_torch_ops, "NATIVE_MAX_BYTES", x.numel() * x.element_size())
+    assert not serves(x, (1,))  # the window's end is exclusive
+    monkeypatch.undo()
+    calls: list[int] = []
+    real = _torch_ops._checked_native_log_softmax
+    monkeypatch.setattr(
+        _torch_ops, "_checked_native_log_softmax", lambda *a: calls.append(1) or real(*a)
+    )
+    eager = xs.log_softmax(x, axis=-1)  # the adapter's fast path
+    assert calls == [1]
+    with torch.no_grad():
+        op = OPS.log_softmax(x, [1])
+    assert calls == [1, 1]
+    torch.testing.assert_close(eager, op, rtol=0, atol=0)
+    xs.log_softmax(x, axis=0)
+    assert calls == [1, 1]  # dim 0: the NumPy route
+    g = x.clone().requires_grad_()
+    xs.log_softmax(g, axis=-1).sum().backward()  # autograd through the operator
+    assert calls == [1, 1, 1]
+    torch.testing.assert_close(g.grad, 1 - eager.exp() * 1024, rtol=1e-4, atol=1e-4)
