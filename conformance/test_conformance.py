@@ -22,6 +22,7 @@ from xpsoftmax.conformance.subjects import (
     Subject,
     dask_slice_chunks_subject,
     jax_one_pass_subject,
+    torch_checked_native_subject,
     xpsoftmax_subject,
 )
 from xpsoftmax.testing import Target
@@ -57,6 +58,16 @@ def test_case_jax_one_pass(target: Target, case) -> None:
     """JAX's one-pass log1p kernels, which "auto" takes from 4096 slices up (the
     catalogue's inputs are smaller, so test_case checks the core's route there)."""
     _passes(jax_one_pass_subject(target), case)
+
+
+@pytest.mark.xp_backends("torch")
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case_torch_checked_native(target: Target, case) -> None:
+    """torch's own log_softmax kernel with the log1p recomputation of the slices
+    it gets wrong, which "auto" takes for the last dim of contiguous tensors of
+    512 KiB to 32 MiB (the catalogue's inputs are smaller: test_case checks the
+    NumPy route there)."""
+    _passes(torch_checked_native_subject(target), case)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

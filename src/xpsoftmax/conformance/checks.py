@@ -189,6 +189,11 @@ def transforms(subject: Subject, compile_backend: str = "aot_eager") -> list[Res
     name = subject.target.backend_name if subject.target else ""
     if subject.unavailable is not None:
         return [_result(subject, "all", "transforms", "softmax", lambda: (True, 0.0, ""))]
+    if "transforms" in subject.lacks:
+        base_: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": "transforms/none",
+                            "group": "transforms", "func": "softmax"}  # fmt: skip
+        why = "a route of the auto subject's operators: their transforms are checked there"
+        return [Result(**base_, status="n/a", detail=why)]
     if name == "jax":
         return _jax_transforms(subject)
     if name == "torch":

@@ -74,7 +74,8 @@ class Subject:
     funcs: dict[str, Call] = field(default_factory=dict)
     #: why the subject does not exist here (skip), e.g. "numpy has no softmax"
     unavailable: str | None = None
-    #: features the subject cannot express: "where", "tuple-axis", "bfloat16"
+    #: features the subject cannot express: "where", "tuple-axis", "bfloat16",
+    #: "transforms" (a route of another subject, whose transforms are checked)
     lacks: frozenset[str] = frozenset()
     #: the library the arrays belong to, for the report
     library: str = ""
@@ -204,6 +205,45 @@ def jax_one_pass_subject(target: Target) -> Subject:
         funcs={f: _xps_jax_one_pass(f) for f in ("log_softmax", "logsumexp")},
         unavailable=target.skip,
         library="jax",
+    )
+
+
+_TORCH_WINDOW_LOCK = threading.Lock()
+
+
+def _xps_torch_checked_native(func: str) -> Call:
+    """``impl="auto"`` with torch's size window for its checked native
+    log_softmax opened to every size: the catalogue's inputs are below 512 KiB,
+    so plain "auto" checks the NumPy route there and this subject checks
+    torch's kernel with its log1p recomputation (over the last dim of a
+    contiguous tensor; other calls keep their route)."""
+    inner = _xps(func, "auto")
+
+    def call(x: Any, case: Case, where: Any = None) -> Any:
+        from ..backends import _torch_ops as to
+
+        with _TORCH_WINDOW_LOCK:
+            saved = to.NATIVE_MIN_BYTES, to.NATIVE_MAX_BYTES
+            to.NATIVE_MIN_BYTES, to.NATIVE_MAX_BYTES = 0, 1 << 62
+            try:
+                return inner(x, case, where)
+            finally:
+                to.NATIVE_MIN_BYTES, to.NATIVE_MAX_BYTES = saved
+
+    return call
+
+
+def torch_checked_native_subject(target: Target) -> Subject:
+    return Subject(
+        id=f"xpsoftmax[auto,torch-kernel]@{target.id}",
+        kind="xpsoftmax",
+        target=target,
+        funcs={"log_softmax": _xps_torch_checked_native("log_softmax")},
+        unavailable=target.skip,
+        # the window is set around each call under a lock, which torch.compile
+        # cannot trace; the operators' transforms are the auto subject's
+        lacks=frozenset({"transforms"}),
+        library="torch",
     )
 
 
@@ -587,6 +627,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("*", _impl("auto"), on_skipped=True),
     Entry("dask", dask_slice_chunks_subject, on_skipped=True),
     Entry("jax", jax_one_pass_subject, on_skipped=True),
+    Entry("torch", torch_checked_native_subject, on_skipped=True),
     Entry("numpy", _scipy_subject, anchor=True),
     Entry("torch", _torch_subject, anchor=True),
     Entry("torch", _my_softmax_subject),
