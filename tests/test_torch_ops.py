@@ -248,6 +248,7 @@ def test_kernel_is_the_numpy_path_without_copies(monkeypatch: pytest.MonkeyPatch
         return real(call, xp)
 
     monkeypatch.setattr(NUMPY, "run_portable", spy)
+    monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # no checked torch kernels
     # large enough for the blocked path (small eager calls take NumPy's fast path)
     x = _x((1024, 1024), dtype=torch.float32)
     xs.logsumexp(x)
@@ -271,7 +272,7 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(npb, "ROWS_MIN_BYTES", 0)
     monkeypatch.setattr(npb, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(_torch_ops, "NATIVE_MIN_BYTES", 1 << 62)  # not torch's checked kernel
+    monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # not torch's checked kernels
     used: list[int] = []
     real = npb._log_softmax_rows
     monkeypatch.setattr(npb, "_log_softmax_rows", lambda *a: used.append(1) or real(*a))
@@ -283,30 +284,33 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
 
 
 NATIVE_CASES = [
-    c for c in CASES if c.func == "log_softmax" and c.axis in ("default", -1, np.ndim(c.x) - 1)
+    c
+    for c in CASES
+    if c.func in ("log_softmax", "logsumexp") and c.axis in ("default", -1, np.ndim(c.x) - 1)
 ]
 
 
 @pytest.mark.parametrize("redo_all", [False, True])
 @pytest.mark.parametrize("case", NATIVE_CASES, ids=lambda c: f"{c.id}/{c.dtype}")
 def test_checked_native_values_against_mpmath(case, redo_all, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # torch's own log_softmax with the slices of a small log-normaliser (and
-    # the special ones) redone in the log1p form: served at every size here;
+    # torch's own log_softmax/logsumexp with the slices of a small
+    # log-normaliser (and the special ones) redone in the log1p form: served
+    # at every size here;
     # redo_all sends every slice through the redo (the threshold at +inf)
-    monkeypatch.setattr(_torch_ops, "NATIVE_MIN_BYTES", 0)
-    monkeypatch.setattr(_torch_ops, "NATIVE_MAX_BYTES", 1 << 62)
+    for f in ("log_softmax", "logsumexp"):
+        monkeypatch.setitem(_torch_ops.NATIVE_WINDOW, f, (0, 1 << 62))
     monkeypatch.setattr(_torch_ops, "NATIVE_MAX_REDO", 1.0)
     monkeypatch.setattr(_torch_ops, "NATIVE_REDO_BYTES", 64)  # several pieces
     if redo_all:
         monkeypatch.setattr(_torch_ops, "NATIVE_MIN_NORM", np.inf)
     used: list[int] = []
-    real = _torch_ops._checked_native_log_softmax
-    monkeypatch.setattr(
-        _torch_ops, "_checked_native_log_softmax", lambda *a: used.append(1) or real(*a)
-    )
+    real = _torch_ops._checked_native
+    monkeypatch.setattr(_torch_ops, "_checked_native", lambda *a: used.append(1) or real(*a))
     x = torch.tensor(np.asarray(case.x), dtype=getattr(torch, case.dtype))
     before = x.clone()
-    out = _call("log_softmax", x, [x.dim() - 1])
+    axis = -1 if case.axis == "default" else case.axis
+    extra = [case.keepdims] if case.func == "logsumexp" else []
+    out = _call(case.func, x, [axis % x.dim()], *extra)
     assert used
     torch.testing.assert_close(x, before, rtol=0, atol=0, equal_nan=True)
     ok, _worst, _p, detail = compare_values(out.numpy().astype(np.float64), case, case.dtype)
@@ -318,7 +322,7 @@ def test_checked_native_redoes_what_torch_gets_wrong(dtype, monkeypatch) -> None
     # a large input (torch's kernel serves it) whose rows 0-2 have a dominant
     # maximum (torch gives exactly 0 there), row 3 a NaN, row 4 +inf, row 5
     # is all -inf, row 6 has -inf entries and a tie at the maximum
-    x = _x((1024, 1024), dtype=dtype, seed=4)
+    x = _x((256, 1024), dtype=dtype, seed=4)
     x[0, 0] = 50.0  # t = sum(exp(x - 50)) ~ 1e-17: 1 + t rounds to 1
     x[1, 5], x[1, 6] = 60.0, 60.0  # a tie: log(2) for both
     x[2, 1023] = 1e4
@@ -327,12 +331,12 @@ def test_checked_native_redoes_what_torch_gets_wrong(dtype, monkeypatch) -> None
     x[5] = -torch.inf
     x[6, ::3] = -torch.inf
     x[6, 10] = x[6, 11] = 30.0
-    assert x.numel() * x.element_size() >= _torch_ops.NATIVE_MIN_BYTES
+    x[7], x[7, 0] = -40.0, 0.0  # logsumexp = log1p(1023 e^-40) ~ 4.3e-15
+    assert _torch_ops._native_serves("log_softmax", x, (1,))
+    assert _torch_ops._native_serves("logsumexp", x, (1,))
     calls: list[int] = []
-    real = _torch_ops._checked_native_log_softmax
-    monkeypatch.setattr(
-        _torch_ops, "_checked_native_log_softmax", lambda *a: calls.append(1) or real(*a)
-    )
+    real = _torch_ops._checked_native
+    monkeypatch.setattr(_torch_ops, "_checked_native", lambda *a: calls.append(1) or real(*a))
     got = xs.log_softmax(x, axis=1)
     assert calls
     assert torch.log_softmax(x, 1)[0, 0] == 0.0  # what torch alone gives
@@ -340,26 +344,38 @@ def test_checked_native_redoes_what_torch_gets_wrong(dtype, monkeypatch) -> None
 
     a = x.numpy()
     call = xs.backends.Call("log_softmax", a, (1,), None, False, a.dtype, a.dtype)
-    want = np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
+    with np.errstate(all="ignore"):  # NaN and inf rows: the core's results, quietly
+        want = np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
     # the redone rows: the NumPy path's values (rows 0-2, 6 within an ulp or two,
     # the special rows exactly: the core's rules)
     np.testing.assert_array_equal(got[3:6].numpy(), want[3:6])
-    rows = [0, 1, 2, 6]
+    rows = [0, 1, 2, 6, 7]
     np.testing.assert_allclose(got[rows].numpy(), want[rows], rtol=4 * torch.finfo(dtype).eps)
     assert got[0, 0] < 0  # -t, not torch's 0
     # rows whose log-normaliser is at least NATIVE_MIN_NORM keep torch's values
     # exactly; the others (about one in eight of these) are redone like rows 0-2
     native = torch.log_softmax(x, 1)
     keep = -native.amax(1) >= _torch_ops.NATIVE_MIN_NORM
-    keep[:7] = False
-    assert 0 < int(keep.sum()) < 1017
+    keep[:8] = False
+    assert 0 < int(keep.sum()) < 248
     torch.testing.assert_close(got[keep], native[keep], rtol=0, atol=0)
     redone = ~keep
-    redone[:7] = False
+    redone[:8] = False
     assert int(redone.sum()) > 0
     np.testing.assert_allclose(
         got[redone].numpy(), want[redone.numpy()], rtol=4 * torch.finfo(dtype).eps
     )
+    # logsumexp over the same rows: torch's m + log(1 + t) is m exactly on row 0
+    lse = xs.logsumexp(x, axis=1)
+    assert len(calls) == 2
+    assert torch.logsumexp(x, 1)[0] == 50.0 and lse[0] == 50.0  # t ~ 1e-17 is below ulp(50)
+    call = xs.backends.Call("logsumexp", a, (1,), None, False, a.dtype, a.dtype)
+    with np.errstate(all="ignore"):
+        want_lse = np.asarray(NUMPY.run_portable(call, NUMPY.import_namespace()))
+    np.testing.assert_array_equal(lse[3:6].numpy(), want_lse[3:6])  # NaN, +inf, -inf: the core's
+    assert abs(torch.logsumexp(x, 1)[7] / want_lse[7] - 1) > 1e-3  # torch's log(1 + t)
+    assert abs(lse[7] / want_lse[7] - 1) < 4 * torch.finfo(dtype).eps
+    np.testing.assert_allclose(lse.numpy(), want_lse, rtol=2 * torch.finfo(dtype).eps)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -396,31 +412,37 @@ def test_row_kernel_matches_the_numpy_path(dtype) -> None:  # type: ignore[no-un
 
 
 def test_checked_native_route_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the last dim of a contiguous tensor of NATIVE_MIN_BYTES to below
-    # NATIVE_MAX_BYTES, eager calls and operator calls alike; nothing else
+    # log_softmax and logsumexp over the last dim of a contiguous tensor whose
+    # size is in the function's window, eager calls and operator calls alike
     serves = _torch_ops._native_serves
     x = _x((256, 1024), dtype=torch.float32)  # 1 MiB
-    assert serves(x, (1,))
-    assert not serves(x, (0,))
-    assert not serves(x.t(), (1,))  # not contiguous
-    assert not serves(_x((64, 100), dtype=torch.float32), (1,))  # below the window
-    monkeypatch.setattr(_torch_ops, "NATIVE_MAX_BYTES", x.numel() * x.element_size())
-    assert not serves(x, (1,))  # the window's end is exclusive
+    assert serves("log_softmax", x, (1,)) and serves("logsumexp", x, (1,))
+    assert not serves("softmax", x, (1,))  # torch.softmax is the accurate one
+    assert not serves("log_softmax", x, (0,))  # the NumPy route off the last dim
+    assert not serves("log_softmax", x.t(), (1,))  # not contiguous
+    assert not serves("log_softmax", x, (0, 1))
+    assert not serves("log_softmax", _x((64, 100), dtype=torch.float32), (1,))  # too small
+    big = torch.empty((1024, 2048))  # 8 MiB: log_softmax's window, beyond logsumexp's
+    assert serves("log_softmax", big, (1,)) and not serves("logsumexp", big, (1,))
+    monkeypatch.setitem(_torch_ops.NATIVE_WINDOW, "log_softmax", (0, x.numel() * 4))
+    assert not serves("log_softmax", x, (1,))  # the window's end is exclusive
     monkeypatch.undo()
-    calls: list[int] = []
-    real = _torch_ops._checked_native_log_softmax
-    monkeypatch.setattr(
-        _torch_ops, "_checked_native_log_softmax", lambda *a: calls.append(1) or real(*a)
-    )
+    calls: list[str] = []
+    real = _torch_ops._checked_native
+    monkeypatch.setattr(_torch_ops, "_checked_native", lambda f, *a: calls.append(f) or real(f, *a))
     eager = xs.log_softmax(x, axis=-1)  # the adapter's fast path
-    assert calls == [1]
+    assert calls == ["log_softmax"]
     with torch.no_grad():
         op = OPS.log_softmax(x, [1])
-    assert calls == [1, 1]
     torch.testing.assert_close(eager, op, rtol=0, atol=0)
-    xs.log_softmax(x, axis=0)
-    assert calls == [1, 1]  # dim 0: the NumPy route
+    lse = xs.logsumexp(x, axis=-1)
+    assert calls == ["log_softmax"] * 2 + ["logsumexp"]
+    torch.testing.assert_close(lse, torch.logsumexp(x, 1), rtol=1e-6, atol=0)
+    xs.logsumexp(x, axis=0)
+    xs.log_softmax(x, axis=(0, 1))
+    xs.softmax(x, axis=1)
+    assert len(calls) == 3  # dim 0, a tuple of dims: the NumPy route; softmax: torch.softmax
     g = x.clone().requires_grad_()
     xs.log_softmax(g, axis=-1).sum().backward()  # autograd through the operator
-    assert calls == [1, 1, 1]
+    assert calls[-1] == "log_softmax" and len(calls) == 4
     torch.testing.assert_close(g.grad, 1 - eager.exp() * 1024, rtol=1e-4, atol=1e-4)

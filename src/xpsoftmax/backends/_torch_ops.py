@@ -15,10 +15,11 @@ differentiable torch ops so double backward works, and a vmap rule.
 
 The kernels, by device:
 
-* CPU float32/float64, log_softmax over the last dim of a contiguous tensor
-  of 2 to 32 MiB: torch's own fused kernel, checked: the slices where it lacks the log1p form (a
-  log-normaliser below 1, or a NaN or infinity) are recomputed in that form
-  (:func:`_checked_native_log_softmax`);
+* CPU float32/float64, log_softmax and logsumexp over the last dim of a
+  contiguous tensor of 512 KiB to 32 MiB (logsumexp: to 4 MiB): torch's own
+  fused kernels, checked: the slices where
+  they lack the log1p form (a log-normaliser below 1, or a NaN or infinity)
+  are recomputed in that form (:func:`_checked_native`);
 * CPU float32/float64 otherwise: the NumPy backend's run path (blocked, threaded, in
   place: :meth:`NumpyBackend.run_portable`) on the tensor's own memory
   (``Tensor.numpy()`` is a view, ``torch.from_numpy`` wraps the result): no
@@ -105,80 +106,104 @@ def _numpy_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) ->
 
 
 #: slices whose log-normaliser L = log(sum(exp(x - max))) is at least this keep
-#: torch.log_softmax's own value (see :func:`_checked_native_log_softmax`)
+#: the value of torch's own kernel (see :func:`_checked_native`)
 NATIVE_MIN_NORM = 1.0
-#: log_softmax over the last dim of a contiguous tensor takes torch's checked
-#: kernel from NATIVE_MIN_BYTES up to below NATIVE_MAX_BYTES: below, the NumPy
-#: small-call path's few ufunc calls cost less than the check and the dozen
-#: torch calls of a recomputation (float32 (256, 256), a third of the rows
-#: recomputed: 107 us against 82); from 32 MiB up the NumPy route is as fast
-#: (its output gets transparent huge pages, torch's does not) and needs no
-#: memory beyond its output
-NATIVE_MIN_BYTES = 512 << 10
-NATIVE_MAX_BYTES = 32 << 20
-#: above this fraction of slices to recompute, the accurate kernel runs on all
+#: log_softmax and logsumexp over the last dim of a contiguous tensor whose
+#: size in bytes lies in this window take torch's checked kernels.  Below it
+#: NumPy's small-call path costs less than the check; above it the NumPy route
+#: is as fast or faster (its output gets transparent huge pages, torch's does
+#: not, and torch.logsumexp makes a full-size temporary) and needs no memory
+#: beyond its output.  Measured here (float32 rows of normal(0, 1), none
+#: recomputed / of normal(0, 3), a sixth to a third recomputed; checked kernel
+#: against the NumPy route): log_softmax (256, 1024) 76 / 243 us against 290 /
+#: 288, (2048, 2048) 1.25 / 2.7 ms against 2.6 / 2.5, (1024, 8192) 12 / 13 ms
+#: against 6.1 / 6.1; logsumexp (256, 1024) 138 / 275 us against 265 / 271,
+#: (1024, 1024) 0.50 / 0.92 ms against 0.78 / 0.80, (2048, 2048) 2.6 / 4.3 ms
+#: against 2.6 / 2.8
+NATIVE_WINDOW = {"log_softmax": (512 << 10, 32 << 20), "logsumexp": (512 << 10, 4 << 20)}
+#: above this fraction of slices to recompute, the NumPy route runs on all
 NATIVE_MAX_REDO = 0.5
 #: the slices to recompute are gathered in pieces of at most this many bytes
 #: (the recomputation's temporaries stay a few of these)
 NATIVE_REDO_BYTES = 1 << 20
 
 
-def _native_serves(x: Tensor, dims: tuple[int, ...]) -> bool:
-    nbytes = x.numel() * x.element_size()
+def _native_serves(func: str, x: Tensor, dims: tuple[int, ...]) -> bool:
+    """Whether "auto" runs :func:`_checked_native` for ``func`` of ``x`` over ``dims``."""
+    window = NATIVE_WINDOW.get(func)
     return (
-        dims == (x.dim() - 1,)
-        and NATIVE_MIN_BYTES <= nbytes < NATIVE_MAX_BYTES
+        window is not None
+        and dims == (x.dim() - 1,)
         and x.is_contiguous()
+        and window[0] <= x.numel() * x.element_size() < window[1]
     )
 
 
-def _checked_native_log_softmax(x: Tensor) -> Tensor:
-    """log_softmax of a contiguous CPU float32/float64 tensor over its last dim:
+def _checked_native(func: str, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    """log_softmax or logsumexp of a CPU float32/float64 tensor over ``dim``:
     torch's fused kernel, with the slices where it lacks the log1p form
     recomputed in that form.
 
-    torch computes ``(x - m) - log(s)`` with ``s = 1 + t`` the sum of
-    ``exp(x - m)``: the rounding of ``1 + t`` costs ``L = log(s)`` an absolute
+    torch computes ``(x - m) - L`` and ``m + L`` with ``L = log(s)``, ``s = 1 +
+    t`` the sum of ``exp(x - m)``: rounding ``1 + t`` costs ``L`` an absolute
     error of about eps/2 * s, a relative error of at most ``eps * e^L / (2 L)``:
     1.4 eps from L = 1 up (the sum's own rounding is common to both forms);
     below, as ``t`` shrinks, it grows without bound (log_softmax([0, -30]) is
-    exactly 0 in torch instead of -9.4e-14).  Each slice's largest output is
-    exactly ``-L`` (``x - m`` is 0 there), so one reduction of the output finds
-    the slices with ``L`` below :data:`NATIVE_MIN_NORM` (and those holding a
-    NaN or an infinity, whose rules are the core's); only those are
-    recomputed, in the log1p form, and written over torch's values.  Measured
-    here (2 cores, float32, medians): normal(0, 1) rows (none recomputed)
-    (256, 1024) 94 us, (1024, 1024) 0.33 ms, (2048, 2048) 1.9 ms against the
-    NumPy route's 284 us, 0.99 ms and 3.0 ms (torch.log_softmax itself 72 us,
-    0.28 ms, 1.4 ms); normal(0, 3) rows (a quarter recomputed) 246 us, 0.77 ms
-    and 3.2 ms against 291 us, 1.0 ms and 3.1 ms.
+    exactly 0 in torch instead of -9.4e-14).  ``L`` of each slice is read off
+    the output (log_softmax's largest entry is exactly ``-L``: ``x - m`` is 0
+    there; logsumexp's result minus the slice maximum), so the slices with
+    ``L`` below :data:`NATIVE_MIN_NORM`, and those holding a NaN or an
+    infinity (whose rules are the core's), are found in one reduction; only
+    those are recomputed, in the log1p form, and written over torch's values.
+    See :data:`NATIVE_WINDOW` for where it pays.
     """
-    y = torch.ops.aten._log_softmax(x, x.dim() - 1, False)
-    k = x.shape[-1]
-    x2, y2 = x.reshape(-1, k), y.view(-1, k)
-    redo = ~(y2.amax(1) <= -NATIVE_MIN_NORM)  # NaN included
+    if x.dim() == 1:  # one slice: as a row, so the slices below are rows
+        return _checked_native(func, x.unsqueeze(0), 1, keepdim).squeeze(0)
+    if func == "log_softmax":
+        y = torch.ops.aten._log_softmax(x, dim, False)
+        norm = y.amax(dim).neg_()
+    else:
+        y = torch.logsumexp(x, dim, keepdim=True)
+        norm = (y - x.amax(dim, keepdim=True)).squeeze(dim)
+    redo = ~(norm >= NATIVE_MIN_NORM)  # NaN included
     n = int(redo.sum())
-    if n == 0:
-        return y
     if n > NATIVE_MAX_REDO * redo.numel():
-        return _numpy_kernel("log_softmax", x, (x.dim() - 1,), False)
-    rows = redo.nonzero().squeeze(1)
-    step = max(1, NATIVE_REDO_BYTES // (k * x.element_size()))
-    for piece in rows.split(step):
-        xb = x2.index_select(0, piece)
-        first = xb.argmax(1, keepdim=True)
-        m = xb.gather(1, first)
-        if bool(m.isfinite().all()):
-            # the core's log1p form in torch's ops: exp(x - m) is 1 at the
-            # first maximum, set to 0 there, so the sum is t (ties count 1
-            # each, as in the core); then (x - m) - log1p(t)
-            z = xb.sub_(m)
-            e = z.exp().scatter_(1, first, 0.0)
-            yb = z.sub_(e.sum(1, keepdim=True).log1p_())
-        else:  # NaN, infinities, all -inf: the core's rules
-            yb = _numpy_kernel("log_softmax", xb, (1,), False)
-        y2.index_copy_(0, piece, yb)
-    return y
+        return _numpy_kernel(func, x, (dim,), keepdim)
+    if n:
+        # the slices as rows: (n, K) pieces gathered from x, their results
+        # written into y (a view of the same layout)
+        xt = x.movedim(dim, -1)
+        yt = y.movedim(dim, -1) if func == "log_softmax" else y.squeeze(dim)
+        where = redo.nonzero()
+        k = x.shape[dim]
+        step = max(1, NATIVE_REDO_BYTES // (k * x.element_size()))
+        for piece in where.split(step):
+            idx = tuple(piece.t())
+            yt[idx] = _log1p_rows(func, xt[idx])
+    return y if func == "log_softmax" or keepdim else y.squeeze(dim)
+
+
+def _log1p_rows(func: str, xb: Tensor) -> Tensor:
+    """The core's log1p form over the rows of ``xb`` (a fresh (n, K) tensor):
+    NumPy's small-call path, whose ufunc calls cost a microsecond each against
+    a few for torch's (the pieces are at most NATIVE_REDO_BYTES), bit-equal to
+    the NumPy route on those rows; rows with a NaN or an infinity take the
+    NumPy route itself (the core's rules)."""
+    global _np_small
+    if _np_small is None:
+        import numpy as np
+
+        from . import NUMPY
+
+        _np_small = NUMPY.fast_path(np.ndarray)
+    with torch.no_grad():
+        out = _np_small(func, xb.numpy(), 1)
+    if out is NotImplemented:
+        return _numpy_kernel(func, xb, (1,), False)
+    return torch.from_numpy(out)
+
+
+_np_small: Any = None
 
 
 class _Null:
@@ -225,8 +250,8 @@ def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -
         # one element, its own slice: the kernels reduce over a length-1 axis
         return kernel(func, x.reshape(1), (0,), False).reshape(())
     if x.device.type == "cpu" and x.dtype in _FLOAT:
-        if func == "log_softmax" and _native_serves(x, dims):
-            return _checked_native_log_softmax(x)
+        if _native_serves(func, x, dims):
+            return _checked_native(func, x, dims[0], keepdim)
         return _numpy_kernel(func, x, dims, keepdim)
     if x.is_cuda and cuda_gap(func, x, dims) is None:
         from . import _cuda_kernels

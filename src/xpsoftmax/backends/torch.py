@@ -156,7 +156,7 @@ class TorchBackend(Backend):
         # bit for bit, in a handful of ufunc calls): on a (4, 8) tensor the
         # operator's kernel spends ~30 us in the general core, this ~5 us
         np_small = NUMPY.fast_path(np.ndarray)
-        native_serves = torch_ops()._native_serves  # torch's checked log_softmax
+        native_serves = torch_ops()._native_serves  # torch's checked kernels
 
         def fast(func: str, x: Any, axis: int) -> Any:
             if x.dtype not in ok:
@@ -171,7 +171,7 @@ class TorchBackend(Backend):
             if (
                 x.numel() * x.element_size() < MIN_BLOCKED_BYTES
                 and plain_eager(x)
-                and not (func == "log_softmax" and native_serves(x, (axis % nd,)))
+                and not native_serves(func, x, (axis % nd,))
             ):
                 # what the operator's kernel would compute, on the tensor's
                 # memory (a view; the result is wrapped, not copied)

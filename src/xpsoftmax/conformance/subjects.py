@@ -212,23 +212,23 @@ _TORCH_WINDOW_LOCK = threading.Lock()
 
 
 def _xps_torch_checked_native(func: str) -> Call:
-    """``impl="auto"`` with torch's size window for its checked native
-    log_softmax opened to every size: the catalogue's inputs are below 512 KiB,
-    so plain "auto" checks the NumPy route there and this subject checks
-    torch's kernel with its log1p recomputation (over the last dim of a
-    contiguous tensor; other calls keep their route)."""
+    """``impl="auto"`` with the size windows of torch's checked native kernels
+    opened to every size: the catalogue's inputs are below 512 KiB, so plain
+    "auto" checks the NumPy route there and this subject checks torch's
+    kernels with their log1p recomputation (over the last dim of a contiguous
+    tensor; other calls keep their route)."""
     inner = _xps(func, "auto")
 
     def call(x: Any, case: Case, where: Any = None) -> Any:
         from ..backends import _torch_ops as to
 
         with _TORCH_WINDOW_LOCK:
-            saved = to.NATIVE_MIN_BYTES, to.NATIVE_MAX_BYTES
-            to.NATIVE_MIN_BYTES, to.NATIVE_MAX_BYTES = 0, 1 << 62
+            saved = dict(to.NATIVE_WINDOW)
+            to.NATIVE_WINDOW.update({f: (0, 1 << 62) for f in saved})
             try:
                 return inner(x, case, where)
             finally:
-                to.NATIVE_MIN_BYTES, to.NATIVE_MAX_BYTES = saved
+                to.NATIVE_WINDOW.update(saved)
 
     return call
 
@@ -238,7 +238,7 @@ def torch_checked_native_subject(target: Target) -> Subject:
         id=f"xpsoftmax[auto,torch-kernel]@{target.id}",
         kind="xpsoftmax",
         target=target,
-        funcs={"log_softmax": _xps_torch_checked_native("log_softmax")},
+        funcs={f: _xps_torch_checked_native(f) for f in ("log_softmax", "logsumexp")},
         unavailable=target.skip,
         # the window is set around each call under a lock, which torch.compile
         # cannot trace; the operators' transforms are the auto subject's
