@@ -479,19 +479,6 @@ def _share(units: list[Any], run_unit: Any, new_ops: Any, scope: Any) -> None:
     share(work, workers - 1)
 
 
-def _count_maxima(x3: Any, mx: Any, units: list[tuple[int, int, int]], cnt: Any) -> None:
-    """Add each slice's number of maxima (x == m) to ``cnt``, block by block:
-    the row rounds' count where a slice has ties or is not finite."""
-    import numpy as np
-
-    rows = max(e - s for _, s, e in units)
-    buf = np.empty((rows, x3.shape[2]), dtype=np.bool_)
-    for a, s, e in units:
-        is_max = np.equal(x3[a, s:e], mx[a], out=buf[: e - s])
-        # exact in any order (r <= _exact_ones)
-        cnt[a] += np.add.reduce(is_max.view(np.uint8), axis=0, keepdims=True, dtype=cnt.dtype)
-
-
 def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
     """The core's arithmetic over axis 1 of a C-ordered (K1, R, K2) array whose
     (R, K2) slices exceed a block, in blocks of whole rows of K2.
@@ -505,6 +492,11 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
     block in order (a block waits for the one before it, while its exp, the
     costly part, runs in parallel), so each slice is summed row after row as
     NumPy sums the whole array unblocked: the same bits as the unblocked path.
+    Round 1 keeps each block's column maxima, so round 2 looks for the maxima
+    (to take them out of the sums) only in the columns whose slice maximum
+    lies in the block, about one in every (R / block rows): a gather of those
+    columns instead of a mask and a masked store over the whole block
+    (float32 (4096, 4096) over axis 0: 0.88-0.95x the time).
     """
     import numpy as np
 
@@ -521,20 +513,27 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
     def scope() -> Any:
         return errstate()
 
-    # round 1: each thread's running maxima over its blocks (one (K1, 1, K2)
-    # array per thread, not one per block); their maximum is the slice's,
-    # exactly, in any order
+    # round 1: each block's maxima (kept: round 2 finds in them the columns
+    # whose slice maximum lies in the block) and each thread's running maxima
+    # over its blocks (one (K1, 1, K2) array per thread); their maximum is the
+    # slice's, exactly, in any order
     parts: list[Any] = []
+    masks = func != "softmax"
+    bmax = np.empty((len(units), k2), dtype=dtype) if masks else None
 
-    def max_unit(u: tuple[int, int, int], ops: BlockOps) -> None:
-        a, s, e = u
+    def max_unit(iu: tuple[int, tuple[int, int, int]], ops: BlockOps) -> None:
+        i, (a, s, e) = iu
         part = getattr(ops, "part", None)
         if part is None:
             part = ops.part = np.full((k1, 1, k2), -np.inf, dtype=dtype)  # type: ignore[attr-defined]
             parts.append(part)
-        np.maximum(part[a], np.maximum.reduce(x3[a, s:e], axis=0, keepdims=True), out=part[a])
+        if bmax is None:
+            np.maximum(part[a], np.maximum.reduce(x3[a, s:e], axis=0, keepdims=True), out=part[a])
+            return
+        np.maximum.reduce(x3[a, s:e], axis=0, out=bmax[i])
+        np.maximum(part[a, 0], bmax[i], out=part[a, 0])
 
-    _share(units, max_unit, new_ops, scope)
+    _share(list(enumerate(units)), max_unit, new_ops, scope)
     with errstate():
         mx, shift = _core._shift(np.concatenate(parts, axis=1), (1,), plain)
         finite = bool(np.isfinite(mx).all())
@@ -579,15 +578,21 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
                 np.exp(np.subtract(xb, shift[a], out=out3[a, s:e]), out=eb)
             else:
                 np.exp(np.subtract(xb, shift[a], out=eb), out=eb)
-            # NumpyOps.sum_except_max's e - is_max
-            is_max = np.equal(xb, mx[a], out=ops.bools(xb.shape))
-            if finite:  # e is exactly 1 there: e - is_max is 0 (a cheaper masked store)
-                np.copyto(eb, 0, where=is_max)
-            else:
-                np.subtract(eb, one, out=eb, where=is_max)
-            # the block's number of maxima: per column only if they turn out
-            # to be needed (below), a cast reduction that costs 3x this count
-            n_max.append(int(np.count_nonzero(is_max)))
+            # NumpyOps.sum_except_max's e - is_max, on the few columns whose
+            # slice maximum lies in this block (the others have no entry
+            # equal to it): a gather of those columns instead of a full-block
+            # mask and masked store
+            assert bmax is not None
+            cols = np.flatnonzero(bmax[i] == mx[a, 0])
+            if cols.size:
+                r_, c_ = np.nonzero(np.take(xb, cols, axis=1) == mx[a, 0, cols])
+                at = (r_, cols[c_])  # every maximum of those columns in the block
+                if finite:  # e is exactly 1 there: e - is_max is 0
+                    eb[at] = 0
+                else:
+                    eb[at] -= one
+                n_max.append(r_.size)
+                col_counts.append((a, at[1]))
             if not carry(i, s):
                 return
             if s == 0:
@@ -602,14 +607,16 @@ def _run_rows(call: Call, x3: Any, xp: Any, errstate: Any) -> Any:
             done[i].set()
 
     n_max: list[int] = []  # list.append is atomic: one list for all threads
+    col_counts: list[tuple[int, Any]] = []
     _share(list(enumerate(units)), sum_unit, new_ops, scope)
     if func != "softmax":
         if finite and sum(n_max) == k1 * k2:
             # each finite slice holds its maximum at least once: as many
             # maxima as slices is one in each (the common case, no ties)
             cnt = np.ones((k1, 1, k2), dtype=dtype)
-        else:
-            _count_maxima(x3, mx, units, cnt)
+        else:  # exact: counts up to _exact_ones
+            for a, where in col_counts:
+                np.add.at(cnt[a, 0], where, 1)
     with errstate():
         if func == "softmax":
             by = _core.softmax_total(tot, mx, plain)
