@@ -44,8 +44,9 @@ entry.  A Call receives the case, so it is cheap enough to time as it is
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -171,79 +172,81 @@ def _xps(func: str, impl: str) -> Call:
     return call
 
 
-_ONE_PASS_LOCK = threading.Lock()
+#: one forced route at a time: the switches below are module globals of the adapters
+_ROUTE_LOCK = threading.Lock()
 
 
-def _xps_jax_one_pass(func: str) -> Call:
-    """``impl="auto"`` under a fresh ``jax.jit`` with JAX's slice-count rule set
-    to take the one-pass kernels at every size: the catalogue's inputs have few
-    slices, so plain "auto" checks the core there and this subject checks the
-    one-pass log1p kernels that large inputs run (a fresh jit each call: the
-    rule is read at trace time, and a cached trace would keep the other route)."""
+@contextlib.contextmanager
+def _jax_one_pass_everywhere() -> Iterator[None]:
+    """JAX's slice-count rule at 0: "auto" takes the one-pass kernels at every size."""
+    from ..backends import jax as jb
+
+    saved, jb.FUSED_MIN_SLICES = jb.FUSED_MIN_SLICES, 0
+    try:
+        yield
+    finally:
+        jb.FUSED_MIN_SLICES = saved
+
+
+@contextlib.contextmanager
+def _torch_windows_open() -> Iterator[None]:
+    """The size windows of torch's checked native kernels opened to every size."""
+    from ..backends import _torch_ops as to
+
+    saved = dict(to.NATIVE_WINDOW)
+    to.NATIVE_WINDOW.update({f: (0, 1 << 62) for f in saved})
+    try:
+        yield
+    finally:
+        to.NATIVE_WINDOW.update(saved)
+
+
+def _xps_forced(func: str, route: Callable[[], Any], jit: bool) -> Call:
+    """``impl="auto"`` with an adapter's route switch set by ``route()`` (a
+    context manager), under a fresh ``jax.jit`` each call where ``jit`` (the
+    switch is read at trace time, and a cached trace would keep the other
+    route)."""
     inner = _xps(func, "auto")
 
     def call(x: Any, case: Case, where: Any = None) -> Any:
-        import jax
+        with _ROUTE_LOCK, route():
+            if jit:
+                import jax
 
-        from ..backends import jax as jb
-
-        with _ONE_PASS_LOCK:
-            saved, jb.FUSED_MIN_SLICES = jb.FUSED_MIN_SLICES, 0
-            try:
                 return jax.jit(lambda a: inner(a, case, where))(x)
-            finally:
-                jb.FUSED_MIN_SLICES = saved
+            return inner(x, case, where)
 
     return call
 
 
-def jax_one_pass_subject(target: Target) -> Subject:
+def _forced_subject(
+    target: Target, tag: str, route: Callable[[], Any], jit: bool = False, **kw: Any
+) -> Subject:
     return Subject(
-        id=f"xpsoftmax[auto,one-pass]@{target.id}",
+        id=f"xpsoftmax[auto,{tag}]@{target.id}",
         kind="xpsoftmax",
         target=target,
-        funcs={f: _xps_jax_one_pass(f) for f in ("log_softmax", "logsumexp")},
+        funcs={f: _xps_forced(f, route, jit) for f in ("log_softmax", "logsumexp")},
         unavailable=target.skip,
-        library="jax",
+        library=target.backend_name,
+        **kw,
     )
 
 
-_TORCH_WINDOW_LOCK = threading.Lock()
-
-
-def _xps_torch_checked_native(func: str) -> Call:
-    """``impl="auto"`` with the size windows of torch's checked native kernels
-    opened to every size: the catalogue's inputs are below 512 KiB, so plain
-    "auto" checks the NumPy route there and this subject checks torch's
-    kernels with their log1p recomputation (over the last dim of a contiguous
-    tensor; other calls keep their route)."""
-    inner = _xps(func, "auto")
-
-    def call(x: Any, case: Case, where: Any = None) -> Any:
-        from ..backends import _torch_ops as to
-
-        with _TORCH_WINDOW_LOCK:
-            saved = dict(to.NATIVE_WINDOW)
-            to.NATIVE_WINDOW.update({f: (0, 1 << 62) for f in saved})
-            try:
-                return inner(x, case, where)
-            finally:
-                to.NATIVE_WINDOW.update(saved)
-
-    return call
+def jax_one_pass_subject(target: Target) -> Subject:
+    """JAX's one-pass log1p kernels on every case: the catalogue's inputs have
+    fewer than 4096 slices, so plain "auto" checks the core there."""
+    return _forced_subject(target, "one-pass", _jax_one_pass_everywhere, jit=True)
 
 
 def torch_checked_native_subject(target: Target) -> Subject:
-    return Subject(
-        id=f"xpsoftmax[auto,torch-kernel]@{target.id}",
-        kind="xpsoftmax",
-        target=target,
-        funcs={f: _xps_torch_checked_native(f) for f in ("log_softmax", "logsumexp")},
-        unavailable=target.skip,
-        # the window is set around each call under a lock, which torch.compile
-        # cannot trace; the operators' transforms are the auto subject's
-        lacks=frozenset({"transforms"}),
-        library="torch",
+    """torch's checked native kernels on every case over the last dim: the
+    catalogue's inputs are below 512 KiB, so plain "auto" checks the NumPy
+    route there (other calls keep their route)."""
+    # the switch is set around each call under a lock, which torch.compile
+    # cannot trace; the operators' transforms are the auto subject's
+    return _forced_subject(
+        target, "torch-kernel", _torch_windows_open, lacks=frozenset({"transforms"})
     )
 
 
