@@ -214,6 +214,30 @@ def test_one_torch_thread_keeps_the_numpy_path_serial(monkeypatch: pytest.Monkey
     assert called == []
 
 
+@pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
+def test_opcheck_and_gradcheck_checked_native(func: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the operators with torch's checked native kernel behind them (its window
+    # opened to this size), rows that it keeps and rows that it recomputes
+    for f in ("log_softmax", "logsumexp"):
+        monkeypatch.setitem(_torch_ops.NATIVE_WINDOW, f, (0, 1 << 62))
+    x = _x((6, 5), requires_grad=True)
+    with torch.no_grad():
+        x[0, 0] = 40.0  # a dominant row: recomputed in the log1p form
+    calls: list[int] = []
+    real = _torch_ops._checked_native
+    monkeypatch.setattr(_torch_ops, "_checked_native", lambda *a: calls.append(1) or real(*a))
+    args = (x, [1]) + ((False,) if func == "logsumexp" else ())
+    torch.library.opcheck(getattr(OPS, func).default, args)
+    fn = (
+        (lambda v: OPS.logsumexp(v, [1], False))
+        if func == "logsumexp"
+        else (lambda v: OPS.log_softmax(v, [1]))
+    )
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+    assert calls
+
+
 CASES = [
     c
     for c in all_cases()
