@@ -196,8 +196,7 @@ def _log1p_rows(func: str, xb: Tensor) -> Tensor:
         from . import NUMPY
 
         _np_small = NUMPY.fast_path(np.ndarray)
-    with torch.no_grad():
-        out = _np_small(func, xb.numpy(), 1)
+    out = _np_small(func, xb.detach().numpy(), 1)  # a view of the gathered rows
     if out is NotImplemented:
         return _numpy_kernel(func, xb, (1,), False)
     return torch.from_numpy(out)
