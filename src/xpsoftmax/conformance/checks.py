@@ -190,10 +190,9 @@ def transforms(subject: Subject, compile_backend: str = "aot_eager") -> list[Res
     if subject.unavailable is not None:
         return [_result(subject, "all", "transforms", "softmax", lambda: (True, 0.0, ""))]
     if "transforms" in subject.lacks:
-        base_: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": "transforms/none",
-                            "group": "transforms", "func": "softmax"}  # fmt: skip
-        why = "a route of the auto subject's operators: their transforms are checked there"
-        return [Result(**base_, status="n/a", detail=why)]
+        return _no_transforms(
+            subject, "a route of the auto subject's operators: their transforms are checked there"
+        )
     if name == "jax":
         return _jax_transforms(subject)
     if name == "torch":
@@ -204,9 +203,13 @@ def transforms(subject: Subject, compile_backend: str = "aot_eager") -> list[Res
         return _tf_transforms(subject)
     if name == "mlx":
         return _mlx_transforms(subject)
+    return _no_transforms(subject, f"{name or 'this library'} has no transformations")
+
+
+def _no_transforms(subject: Subject, why: str) -> list[Result]:
     base: ResultKey = {"subject": subject.id, "kind": subject.kind, "case": "transforms/none",
                        "group": "transforms", "func": "softmax"}  # fmt: skip
-    return [Result(**base, status="n/a", detail=f"{name or 'this library'} has no transformations")]
+    return [Result(**base, status="n/a", detail=why)]
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
