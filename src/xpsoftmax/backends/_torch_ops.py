@@ -139,10 +139,10 @@ def _native_serves(func: str, x: Tensor, dims: tuple[int, ...]) -> bool:
     )
 
 
-def _checked_native(func: str, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
-    """log_softmax or logsumexp of a CPU float32/float64 tensor over ``dim``:
-    torch's fused kernel, with the slices where it lacks the log1p form
-    recomputed in that form.
+def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
+    """log_softmax or logsumexp of a contiguous CPU float32/float64 tensor over
+    its last dim: torch's fused kernel, with the slices where it lacks the
+    log1p form recomputed in that form.
 
     torch computes ``(x - m) - L`` and ``m + L`` with ``L = log(s)``, ``s = 1 +
     t`` the sum of ``exp(x - m)``: rounding ``1 + t`` costs ``L`` an absolute
@@ -157,30 +157,25 @@ def _checked_native(func: str, x: Tensor, dim: int, keepdim: bool = False) -> Te
     those are recomputed, in the log1p form, and written over torch's values.
     See :data:`NATIVE_WINDOW` for where it pays.
     """
-    if x.dim() == 1:  # one slice: as a row, so the slices below are rows
-        return _checked_native(func, x.unsqueeze(0), 1, keepdim).squeeze(0)
+    k = x.shape[-1]
+    x2 = x.reshape(-1, k)  # the slices as rows: a view (x is contiguous)
     if func == "log_softmax":
-        y = torch.ops.aten._log_softmax(x, dim, False)
-        norm = y.amax(dim).neg_()
+        y = torch.ops.aten._log_softmax(x2, 1, False)
+        norm = y.amax(1).neg_()
     else:
-        y = torch.logsumexp(x, dim, keepdim=True)
-        norm = (y - x.amax(dim, keepdim=True)).squeeze(dim)
+        y = torch.logsumexp(x2, 1)
+        norm = y - x2.amax(1)
     redo = ~(norm >= NATIVE_MIN_NORM)  # NaN included
     n = int(redo.sum())
     if n > NATIVE_MAX_REDO * redo.numel():
-        return _numpy_kernel(func, x, (dim,), keepdim)
+        return _numpy_kernel(func, x, (x.dim() - 1,), keepdim)
     if n:
-        # the slices as rows: (n, K) pieces gathered from x, their results
-        # written into y (a view of the same layout)
-        xt = x.movedim(dim, -1)
-        yt = y.movedim(dim, -1) if func == "log_softmax" else y.squeeze(dim)
-        where = redo.nonzero()
-        k = x.shape[dim]
         step = max(1, NATIVE_REDO_BYTES // (k * x.element_size()))
-        for piece in where.split(step):
-            idx = tuple(piece.t())
-            yt[idx] = _log1p_rows(func, xt[idx])
-    return y if func == "log_softmax" or keepdim else y.squeeze(dim)
+        for rows in redo.nonzero().squeeze(1).split(step):
+            y.index_copy_(0, rows, _log1p_rows(func, x2.index_select(0, rows)))
+    if func == "log_softmax":
+        return y.view(x.shape)
+    return y.view(x.shape[:-1] + ((1,) if keepdim else ()))
 
 
 def _log1p_rows(func: str, xb: Tensor) -> Tensor:
@@ -250,7 +245,7 @@ def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -
         return kernel(func, x.reshape(1), (0,), False).reshape(())
     if x.device.type == "cpu" and x.dtype in _FLOAT:
         if _native_serves(func, x, dims):
-            return _checked_native(func, x, dims[0], keepdim)
+            return _checked_native(func, x, keepdim)
         return _numpy_kernel(func, x, dims, keepdim)
     if x.is_cuda and cuda_gap(func, x, dims) is None:
         from . import _cuda_kernels
