@@ -32,7 +32,7 @@ from .cases import (
 from .goals import goals
 from .report import machine, markdown
 from .run import DEVICES, add_arguments, main
-from .subjects import Subject, dask_chunk_bytes, subjects_for
+from .subjects import LAST_AXIS, Subject, dask_chunk_bytes, subjects_for
 from .timing import Result, available, run_grid, time_interleaved
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "GPU_LARGE",
     "GRID",
     "LARGE",
+    "LAST_AXIS",
     "QUICK_GRID",
     "TINY",
     "BenchCase",

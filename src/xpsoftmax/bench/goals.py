@@ -19,6 +19,7 @@ from .cases import (
     SMALL,
     TINY,
 )
+from .subjects import LAST_AXIS
 from .timing import Result
 
 _GPUS = ("torch:cuda", "jax:gpu", "cupy")
@@ -78,7 +79,10 @@ def _numpy_goals(results: list[Result], add: Callable[..., None]) -> None:
     for r in results:
         if not (_is(r, **auto) and r.axis != -1 and r.shape in (LARGE, LARGE_3D)):
             continue
-        last = _find(results, func=r.func, shape=r.shape, dtype=r.dtype, axis=-1, **auto)
+        # the last-axis reference timed in the same repetitions (not the
+        # last-axis case, timed minutes apart)
+        last = _find(results, backend="numpy", subject=LAST_AXIS, case=r.case, func=r.func,
+                     dtype=r.dtype)  # fmt: skip
         where = f"{_where(r)}, axis={r.axis}"
         if last is not None:
             add(f"numpy {r.func} {where} / axis=-1", r.median_s / last.median_s, 1.30)

@@ -38,13 +38,25 @@ from .cases import DASK_SMALL_CHUNK, BenchCase
 class Subject:
     backend: str
     label: str
-    role: str  # "xpsoftmax", "anchor" (the backend's own kernel), "scipy", "copy"
+    #: "xpsoftmax", "anchor" (the backend's own kernel), "scipy", "copy", or
+    #: "reference" (:data:`LAST_AXIS`)
+    role: str
     fn: Callable[[], Any]
     impl: str | None = None
     #: Dask subjects: the bytes of one chunk (working memory is measured in chunks)
     chunk_bytes: int | None = None
     #: the input: peak memory is measured on torch tensors
     x: Any = None
+    #: the axis it reduces over where that is not its case's (the reference)
+    axis: Any = None
+
+
+#: the label of the reference subject of NumPy's cases off the last axis:
+#: xpsoftmax over the last axis of the same array, timed in the same
+#: repetitions, so the layout goal ("at most 1.3x the last-axis time") is a
+#: ratio of interleaved times like every other (the last-axis case runs
+#: minutes earlier, and this machine's speed drifts by up to 2x in that time)
+LAST_AXIS = "xpsoftmax[auto] axis=-1"
 
 
 def bench_case(func: str, dtype: str, axis: Any) -> Case:
@@ -193,6 +205,9 @@ def target_subjects(t: Target, case: BenchCase, x: np.ndarray, func: str) -> lis
         Subject(name, f"xpsoftmax[{i}]", "xpsoftmax", _waited(wait, _bound(s, func, a, c)), i, x=a)
         for i, s in zip(impls, xps, strict=True)
     ]
+    if t.backend_name == "numpy" and case.axis != -1:
+        last = _bound(xps[0], func, a, bench_case(func, str(x.dtype), -1))
+        subs.append(Subject(name, LAST_AXIS, "reference", _waited(wait, last), "auto", axis=-1))
     if t.backend_name == "jax":
         import jax
 

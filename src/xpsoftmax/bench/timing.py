@@ -322,7 +322,7 @@ def run_grid(
                         dtype,
                         statistics.median(t),
                         t,
-                        axis=case.axis,
+                        axis=case.axis if s.axis is None else s.axis,
                         mode=case.mode,
                     )
                     for s, t in zip(subs, times, strict=True)
