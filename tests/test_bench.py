@@ -229,8 +229,8 @@ def test_off_axis_reference_reduces_over_the_last_axis() -> None:
 def test_bench_layout_small_and_torch_goals() -> None:
     big3 = (64, 256, 1024)
     rows = [
-        # the layout goal reads the reference of its own case only: a last-axis
-        # row of another case (timed apart) is not its denominator
+        # the layout goal divides by the reference subject, not by a last-axis
+        # xpsoftmax[auto] row (in a bench run, the last-axis case timed apart)
         _row("numpy", "xpsoftmax[auto]", "xpsoftmax", "softmax", big3, "float64", 0.001),
         _row("numpy", bench.LAST_AXIS, "reference", "softmax", big3, "float64", 0.010),
         _row("numpy", "xpsoftmax[auto]", "xpsoftmax", "softmax", big3, "float64", 0.014,
