@@ -470,3 +470,52 @@ def test_checked_native_route_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     xs.log_softmax(g, axis=-1).sum().backward()  # autograd through the operator
     assert calls[-1] == "log_softmax" and len(calls) == 4
     torch.testing.assert_close(g.grad, 1 - eager.exp() * 1024, rtol=1e-4, atol=1e-4)
+
+
+def test_softmax_off_the_last_dim_of_a_large_tensor_takes_the_operator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # torch.softmax walks a long leading dim in strides; "auto" sends those
+    # calls to the operator (the NumPy path) and keeps torch.softmax elsewhere
+    from xpsoftmax.backends import torch as tb
+
+    serves = tb.softmax_op_serves
+    x = _x((4096, 1024), dtype=torch.float32, seed=3)  # 16 MiB
+    assert serves(x, 0) and not serves(x, 1)  # the last dim stays torch's
+    assert serves(torch.empty((2048, 1024), dtype=torch.float64), 0)  # 16 MiB
+    assert not serves(torch.empty((2048, 1024)), 0)  # 8 MiB: torch's is as fast
+    assert not serves(torch.empty((512, 8192)), 0)  # a short dim
+    assert not serves(torch.empty((64, 64, 4096)), 1)  # slices of 1 MiB
+    assert serves(torch.empty((4, 2048, 2048)), 1)  # a middle dim
+    assert not serves(torch.empty((8192, 1024)).t(), 0)  # not contiguous
+    assert not serves(torch.empty((4096, 2048), dtype=torch.float16), 0)
+    assert not serves(torch.empty((4096, 1024), device="meta"), 0)
+    assert not torch.func.vmap(lambda r: torch.tensor(serves(x, 0)), randomness="same")(
+        torch.zeros(1)
+    ).item()  # under torch.func transforms torch.softmax composes as is
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not serves(x, 0)  # Inductor fuses torch.softmax
+    monkeypatch.undo()
+
+    kernel = _torch_ops.kernel
+    calls: list[tuple[str, tuple[int, ...]]] = []
+    monkeypatch.setattr(
+        _torch_ops, "kernel", lambda f, a, d, *k: calls.append((f, d)) or kernel(f, a, d, *k)
+    )
+    want = xs.softmax(x.numpy(), axis=0)  # the NumPy path, bit for bit
+    for got in (xs.softmax(x, axis=0), xs.softmax(x, axis=(0,)), xs.softmax(x, axis=-2)):
+        assert type(got) is torch.Tensor and got.is_contiguous()
+        np.testing.assert_array_equal(got.numpy(), want)
+    assert calls == [("softmax", (0,))] * 3  # the fast path and the general route
+    xs.softmax(x, axis=1)
+    assert len(calls) == 3  # torch.softmax
+    # autograd through the operator: its backward is torch's softmax backward
+    g = x.clone().requires_grad_()
+    out = xs.softmax(g, axis=0)
+    assert "xpsoftmax" in type(out.grad_fn).__name__ and len(calls) == 4
+    w = torch.from_numpy(np.random.default_rng(4).normal(size=x.shape).astype(np.float32))
+    out.backward(w)
+    r = x.clone().requires_grad_()
+    torch.softmax(r, 0).backward(w)
+    # the same backward formula on outputs that differ by rounding
+    torch.testing.assert_close(g.grad, r.grad, rtol=1e-5, atol=1e-7)

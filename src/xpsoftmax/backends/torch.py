@@ -1,7 +1,9 @@
 """PyTorch: torch.softmax, xpsoftmax's own torch operators, detach() as stop-gradient.
 
 ``impl="auto"`` sends softmax over one dim to ``torch.softmax`` (the same
-max-shifted algorithm, as accurate); log_softmax, logsumexp and softmax over
+max-shifted algorithm, as accurate), except over a long leading or middle dim
+of a large CPU tensor, where torch's kernel walks the tensor in strides
+(:func:`softmax_op_serves`); that, log_softmax, logsumexp and softmax over
 several dims go to the operators ``torch.ops.xpsoftmax.*``
 (:mod:`._torch_ops`: the NumPy run path on a CPU tensor's memory, the fused
 CUDA kernel), which autograd, ``torch.compile`` and ``torch.func`` see as
@@ -12,6 +14,7 @@ costs ~10 us a call.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import _core
@@ -49,6 +52,48 @@ def plain_eager(x: Any) -> bool:
         and C._len_torch_dispatch_stack() == 0
         and not C._is_torch_function_mode_enabled()
         and C._get_tracing_state() is None
+    )
+
+
+#: softmax over a dim other than the last of a contiguous CPU float32/float64
+#: tensor of at least SOFTMAX_OP_MIN_BYTES, that dim at least SOFTMAX_OP_MIN_DIM
+#: long and its slices (that dim and the ones after it) at least
+#: SOFTMAX_OP_MIN_SLICE_BYTES, goes to the operator (the NumPy path's column
+#: slabs and row rounds) instead of torch.softmax.  torch's kernel for such a
+#: dim reads the whole slice three times in strides once it outgrows the
+#: cache; measured here (2 cores, 8 MiB L3, medians of 9 interleaved runs,
+#: 2026-12-02): float32 (4096, 4096) over dim 0 85-103 ms against 213-299 ms,
+#: float64 0.40-0.42x, (2048, 2048) 0.43-0.76x, (1024, 64, 256) dim 0 0.39x,
+#: (4, 2048, 2048) dim 1 0.39-0.50x, (16, 1024, 1024) dim 1 0.63-0.66x; outside
+#: these bounds torch's was as fast or faster ((1024, 1024) dim 0 2.1x, (256,
+#: 256, 256) dim 1 1.2-1.5x, (512, 8192) dim 0 1.2-1.3x, (64, 64, 4096) dim 1
+#: 0.9-1.0x).  The operator's backward is torch's own softmax backward.
+SOFTMAX_OP_MIN_BYTES = 16 << 20
+SOFTMAX_OP_MIN_DIM = 1024
+SOFTMAX_OP_MIN_SLICE_BYTES = 4 << 20
+
+
+def softmax_op_serves(x: Any, dim: int) -> bool:
+    """Whether "auto" sends softmax of ``x`` over ``dim`` (non-negative) to the
+    operator rather than ``torch.softmax`` (see :data:`SOFTMAX_OP_MIN_BYTES`).
+
+    Only eager CPU calls: under ``torch.compile`` torch.softmax is what
+    Inductor fuses, and under ``torch.func`` transforms it composes as is.
+    """
+    import torch
+
+    size = x.element_size()
+    if x.numel() * size < SOFTMAX_OP_MIN_BYTES or dim == x.dim() - 1:
+        return False  # the size first: small calls ask on every call
+    n = x.shape[dim]
+    return (
+        n >= SOFTMAX_OP_MIN_DIM
+        and n * math.prod(x.shape[dim + 1 :]) * size >= SOFTMAX_OP_MIN_SLICE_BYTES
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and x.is_contiguous()
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
     )
 
 
@@ -90,9 +135,10 @@ class TorchBackend(Backend):
     compat_predicate = "is_torch_array"
     namespace_module = "array_api_compat.torch"
     native_funcs = frozenset({"softmax", "log_softmax", "logsumexp"})
-    # torch.softmax is the same max-shifted algorithm as ours; torch's
-    # log_softmax and logsumexp lack the log1p form, so "auto" keeps ours
-    # (through the operators, see op_gap)
+    # torch.softmax is the same max-shifted algorithm as ours (auto takes
+    # it, except where softmax_op_serves); torch's log_softmax and logsumexp
+    # lack the log1p form, so "auto" keeps ours (through the operators, see
+    # op_gap)
     auto_native_funcs = frozenset({"softmax"})
 
     def ops(self, xp: Any) -> _core.Ops:
@@ -139,8 +185,8 @@ class TorchBackend(Backend):
         It serves only what "auto" would do with the call unchanged:
         float32/float64 (16-bit floats are computed in float32), at least one
         dimension, an in-range axis and no empty slice; softmax goes to
-        ``torch.softmax``, log_softmax and logsumexp on CPU tensors to the
-        operators (see :func:`run_op`); the rest (CUDA tensors, every error)
+        ``torch.softmax`` (to the operator where :func:`softmax_op_serves`),
+        log_softmax and logsumexp on CPU tensors to the operators (see :func:`run_op`); the rest (CUDA tensors, every error)
         goes through the general checks.
         """
         import numpy as np
@@ -157,6 +203,8 @@ class TorchBackend(Backend):
         # operator's kernel spends ~30 us in the general core, this ~5 us
         np_small = NUMPY.fast_path(np.ndarray)
         native_serves = torch_ops()._native_serves  # torch's checked kernels
+        op_serves = softmax_op_serves
+        op_min_numel = SOFTMAX_OP_MIN_BYTES // 8  # a tiny call's one test
 
         def fast(func: str, x: Any, axis: int) -> Any:
             if x.dtype not in ok:
@@ -164,7 +212,7 @@ class TorchBackend(Backend):
             nd = x.ndim
             if nd == 0 or not -nd <= axis < nd or x.numel() == 0:
                 return NotImplemented
-            if func == "softmax":
+            if func == "softmax" and (x.numel() < op_min_numel or not op_serves(x, axis % nd)):
                 return softmax(x, axis)
             if x.device.type != "cpu":
                 return NotImplemented
@@ -194,7 +242,8 @@ class TorchBackend(Backend):
         if call.extended:
             return "the operators take no weights, signs, complex input or logmeanexp"
         if call.func == "softmax" and len(call.axes) == 1:
-            return "torch.softmax is as accurate"
+            if not softmax_op_serves(call.x, call.axes[0]):
+                return "torch.softmax is as accurate, and here as fast"
         gap = func_transform_gap()
         if gap is not None:
             return gap
