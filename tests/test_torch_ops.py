@@ -519,3 +519,25 @@ def test_softmax_off_the_last_dim_of_a_large_tensor_takes_the_operator(
     torch.softmax(r, 0).backward(w)
     # the same backward formula on outputs that differ by rounding
     torch.testing.assert_close(g.grad, r.grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
+def test_checked_native_redoes_finite_rows_in_torch_ops(func: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # finite rows below NATIVE_MIN_NORM are recomputed with torch's own ops
+    # (no NumPy call); the values are the log1p form's, within rounding
+    x = _x((512, 256), dtype=torch.float32, seed=8)
+    x[:40, 0] = 40.0  # a dominant maximum: L ~ 1e-16, torch's log(1 + t) is 0
+    y = torch.log_softmax(x, 1)
+    redo = int((-y.amax(1) < _torch_ops.NATIVE_MIN_NORM).sum())
+    assert 40 <= redo <= 0.5 * x.shape[0]
+    want = FUNCS[func](x.numpy(), axis=1)  # the NumPy path
+    monkeypatch.setattr(_torch_ops, "NATIVE_REDO_BYTES", 16 * 256 * 4)  # several pieces
+
+    def no_numpy(*a: object) -> None:
+        raise AssertionError("finite rows went to the NumPy route")
+
+    monkeypatch.setattr(_torch_ops, "_numpy_kernel", no_numpy)
+    got = _torch_ops._checked_native(func, x).numpy()
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps, atol=0)
+    if func == "log_softmax":
+        assert (got[:40, 0] < 0).all() and (y[:40, 0] == 0).all()

@@ -146,11 +146,13 @@ def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
     log1p form recomputed in that form.
 
     torch computes ``(x - m) - L`` and ``m + L`` with ``L = log(s)``, ``s = 1 +
-    t`` the sum of ``exp(x - m)``: rounding ``1 + t`` costs ``L`` an absolute
-    error of about eps/2 * s, a relative error of at most ``eps * e^L / (2 L)``:
-    1.4 eps from L = 1 up (the sum's own rounding is common to both forms);
-    below, as ``t`` shrinks, it grows without bound (log_softmax([0, -30]) is
-    exactly 0 in torch instead of -9.4e-14).  ``L`` of each slice is read off
+    t`` the sum of ``exp(x - m)``: rounding ``s`` (relative eps/2, and the
+    sum's own rounding, which carries the 1) costs ``L`` an absolute error of a
+    few eps/2 whatever ``t``, so a relative error of about ``2 eps / L``
+    (measured on float32 rows of 64: at most 2.7 eps absolute for any L, 1.6
+    eps relative for L in [1, 2), 3.9 in [0.5, 1), 42 in [0.05, 0.25)); as ``t``
+    shrinks it grows without bound (log_softmax([0, -30]) is exactly 0 in
+    torch instead of -9.4e-14).  The log1p form's error is relative to ``t``.  ``L`` of each slice is read off
     the output (log_softmax's largest entry is exactly ``-L``: ``x - m`` is 0
     there; logsumexp's result minus the slice maximum), so the slices with
     ``L`` below :data:`NATIVE_MIN_NORM`, and those holding a NaN or an
@@ -180,25 +182,30 @@ def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
 
 
 def _log1p_rows(func: str, xb: Tensor) -> Tensor:
-    """The core's log1p form over the rows of ``xb`` (a fresh (n, K) tensor):
-    NumPy's small-call path, whose ufunc calls cost a microsecond each against
-    a few for torch's (the pieces are at most NATIVE_REDO_BYTES), bit-equal to
-    the NumPy route on those rows; rows with a NaN or an infinity take the
-    NumPy route itself (the core's rules)."""
-    global _np_small
-    if _np_small is None:
-        import numpy as np
-
-        from . import NUMPY
-
-        _np_small = NUMPY.fast_path(np.ndarray)
-    out = _np_small(func, xb.detach().numpy(), 1)  # a view of the gathered rows
-    if out is NotImplemented:
+    """The core's log1p form over the rows of ``xb`` (a fresh (n, K) tensor,
+    worked in place), in torch's own ops: each row's first maximum ``m`` and
+    its index (``Tensor.max``), ``z = x - m``, ``e = exp(z)`` with that entry
+    set to 0, so the row sum is ``t``, every other term (ties included, each
+    exactly 1), without a mask or a count; then ``z - log1p(t)`` or ``m +
+    log1p(t)``.  torch's exp and reductions are vectorised and threaded, so
+    this beats NumPy's small-call path on the same rows: measured here (2
+    cores, normal(0, 3) rows, a sixth to a fifth of them redone, medians of 9
+    interleaved runs, 2026-12-02), the whole checked call on float32 (2048,
+    2048) took 15.1 ms against 20.4 (torch.log_softmax alone 8.7), float64 43.8
+    against 52.2, float32 (256, 1024) 2.1 against 2.8 ms; logsumexp 17.4
+    against 21.3 ms.  Rows with a NaN or an infinity take the NumPy route (the
+    core's rules).
+    """
+    m, first = xb.max(1, keepdim=True)
+    if not bool(torch.isfinite(m).all()):
         return _numpy_kernel(func, xb, (1,), False)
-    return torch.from_numpy(out)
-
-
-_np_small: Any = None
+    z = xb.sub_(m)
+    e = torch.exp(z)
+    e.scatter_(1, first, 0.0)
+    norm = e.sum(1, keepdim=True).log1p_()
+    if func == "log_softmax":
+        return z.sub_(norm)
+    return norm.squeeze(1).add_(m.squeeze(1))
 
 
 class _Null:
