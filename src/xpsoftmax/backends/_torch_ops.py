@@ -152,9 +152,10 @@ def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
     (measured on float32 rows of 64: at most 2.7 eps absolute for any L, 1.6
     eps relative for L in [1, 2), 3.9 in [0.5, 1), 42 in [0.05, 0.25)); as ``t``
     shrinks it grows without bound (log_softmax([0, -30]) is exactly 0 in
-    torch instead of -9.4e-14).  The log1p form's error is relative to ``t``.  ``L`` of each slice is read off
-    the output (log_softmax's largest entry is exactly ``-L``: ``x - m`` is 0
-    there; logsumexp's result minus the slice maximum), so the slices with
+    torch instead of -9.4e-14).  The log1p form's error is relative to ``t``.
+    ``L`` of each slice is read off the output (log_softmax's largest entry is
+    exactly ``-L``: ``x - m`` is 0 there; logsumexp's result minus the slice
+    maximum), so the slices with
     ``L`` below :data:`NATIVE_MIN_NORM`, and those holding a NaN or an
     infinity (whose rules are the core's), are found in one reduction; only
     those are recomputed, in the log1p form, and written over torch's values.

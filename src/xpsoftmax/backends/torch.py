@@ -80,11 +80,11 @@ def softmax_op_serves(x: Any, dim: int) -> bool:
     Only eager CPU calls: under ``torch.compile`` torch.softmax is what
     Inductor fuses, and under ``torch.func`` transforms it composes as is.
     """
-    import torch
-
     size = x.element_size()
     if x.numel() * size < SOFTMAX_OP_MIN_BYTES or dim == x.dim() - 1:
         return False  # the size first: small calls ask on every call
+    import torch
+
     n = x.shape[dim]
     return (
         n >= SOFTMAX_OP_MIN_DIM
@@ -186,8 +186,9 @@ class TorchBackend(Backend):
         float32/float64 (16-bit floats are computed in float32), at least one
         dimension, an in-range axis and no empty slice; softmax goes to
         ``torch.softmax`` (to the operator where :func:`softmax_op_serves`),
-        log_softmax and logsumexp on CPU tensors to the operators (see :func:`run_op`); the rest (CUDA tensors, every error)
-        goes through the general checks.
+        log_softmax and logsumexp on CPU tensors to the operators (see
+        :func:`run_op`); the rest (CUDA tensors, every error) goes through the
+        general checks.
         """
         import numpy as np
         import torch
@@ -204,7 +205,6 @@ class TorchBackend(Backend):
         np_small = NUMPY.fast_path(np.ndarray)
         native_serves = torch_ops()._native_serves  # torch's checked kernels
         op_serves = softmax_op_serves
-        op_min_numel = SOFTMAX_OP_MIN_BYTES // 8  # a tiny call's one test
 
         def fast(func: str, x: Any, axis: int) -> Any:
             if x.dtype not in ok:
@@ -212,7 +212,7 @@ class TorchBackend(Backend):
             nd = x.ndim
             if nd == 0 or not -nd <= axis < nd or x.numel() == 0:
                 return NotImplemented
-            if func == "softmax" and (x.numel() < op_min_numel or not op_serves(x, axis % nd)):
+            if func == "softmax" and not op_serves(x, axis % nd):
                 return softmax(x, axis)
             if x.device.type != "cpu":
                 return NotImplemented
