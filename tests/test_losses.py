@@ -69,18 +69,26 @@ def _inputs(x, labels, kw, dtype):
     return xr, lab, kwr
 
 
+def _dtypes_of(target) -> tuple[str, ...]:
+    if target.backend_name == "jax" and not target.x64:
+        return ("float32",)
+    return ("float32", "float64")
+
+
 def _on(target, kw):
     return {k: (target.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
 
 
 @pytest.mark.parametrize(("cid", "dtype", "reduction"), CE_RUNS, ids=["-".join(r) for r in CE_RUNS])
 def test_cross_entropy_against_mpmath(target, cid, dtype, reduction):
+    if dtype not in _dtypes_of(target):
+        pytest.skip(f"{target.id} has no {dtype}")
     _, x, labels, kw = next(c for c in CE_CASES if c[0] == cid)
     xr, lab, kwr = _inputs(x, labels, kw, dtype)
     ref = _ce_reference(cid, dtype, reduction)
     out = xs.cross_entropy(target.asarray(xr), target.asarray(lab), reduction=reduction,
                            **_on(target, kwr))  # fmt: skip
-    assert _dtype_name(out) == dtype or (target.backend_name == "jax" and not target.x64)
+    assert _dtype_name(out) == dtype
     assert_close(out, ref["value"], ulps=2, cond=ref["k"], dtype=dtype, target=target)
 
 
@@ -160,7 +168,7 @@ def test_binary_cross_entropy_against_mpmath(target, reduction):
 
 def test_log_sigmoid_against_mpmath(target):
     x = np.array([-1e4, -800.0, -30.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 17.0, 30.0, 800.0, 1e4])
-    for dtype in ("float32", "float64"):
+    for dtype in _dtypes_of(target):
         xr = x.astype(dtype)
         ref, k = mp_log_sigmoid(xr)
         out = xs.log_sigmoid(target.asarray(xr))

@@ -256,8 +256,9 @@ def weighted_nll(x: Array, a: Array, axis: int, ops: Ops) -> Array:
     # kept, its cotangent would join the pivot's sum and cancel against it
     # (ops.sub: inf - inf in a row holding +inf is NaN, quietly, as documented)
     neg_logp = ops.sub(norm, xp.where(xp.logical_and(is_k, pivot_row), zero, d))
-    # a_j == 0 contributes 0, even where d_j is -inf (and its gradient too)
-    neg_logp = xp.where(a == 0, zero, neg_logp)
+    # a_j == 0 on a -inf logit contributes 0 (not 0 * inf), and so do its
+    # gradients (elsewhere d/da_j = -log p_j stays, also at a_j == 0)
+    neg_logp = xp.where(xp.logical_and(a == 0, d == -math.inf), zero, neg_logp)
     loss = xp.sum(a * neg_logp, axis=axis, keepdims=True)
     bad = xp.logical_or(xp.logical_not(has_mass), xp.logical_not(mx < math.inf))
     return xp.where(bad, ops.scalar(math.nan, loss), loss)
@@ -361,13 +362,13 @@ def binary_cross_entropy(
     xp = ops.xp
     zero = ops.scalar(0.0, x)
     one = ops.scalar(1.0, x)
-    # a term whose coefficient is 0 contributes 0, also at an infinite logit
-    # (softplus(inf) is inf: torch gives NaN for x = -inf, y = 0), and so
-    # does its gradient
-    pos_term = y * xp.where(y == 0, zero, softplus(-x, ops))
+    # a term whose coefficient is 0 contributes 0 also at an infinite logit
+    # (softplus(inf) is inf: torch gives NaN for x = -inf, y = 0), and so do
+    # its gradients
+    pos_term = y * xp.where(xp.logical_and(y == 0, x == -math.inf), zero, softplus(-x, ops))
     if pos_weight is not None:
         pos_term = pos_weight * pos_term
-    neg_term = (one - y) * xp.where(y == 1, zero, softplus(x, ops))
+    neg_term = (one - y) * xp.where(xp.logical_and(y == 1, x == math.inf), zero, softplus(x, ops))
     loss = pos_term + neg_term
     if weight is not None:
         loss = loss * weight

@@ -390,7 +390,7 @@ class JaxBackend(Backend):
             return super().run_loss(call, xp, impl)
         from . import _jax_losses
 
-        return _jax_losses.run_portable(call, self.ops(xp))
+        return _jax_losses.run_portable(call)
 
     def run_native(self, call: Call, xp: Any) -> Any:
         return self._run(call, native=True)
