@@ -233,3 +233,29 @@ def test_jax_export_symbolic_batch():
         exp = export.export(fn)(*spec)
         out = exp.call(jnp.asarray(xr[:3]), jnp.asarray(tr[:3]))
         assert_close(out, ref["value"][:3], ulps=2, cond=ref["k"][:3], dtype="float64")
+
+
+def test_tensorflow_gradient_tape_and_function():
+    tf = pytest.importorskip("tensorflow")
+    xr, tr, kwr, ref = _reference(T, {"label_smoothing": 0.2, "weight": W}, "float64")
+    v = tf.Variable(xr)
+    w = tf.constant(kwr["weight"])
+    with tf.GradientTape() as tape:
+        loss = xs.cross_entropy(v, tf.constant(tr), label_smoothing=0.2, weight=w)
+    assert_close(loss, ref["value"], ulps=2, cond=ref["k"], dtype="float64")
+    assert_close(tape.gradient(loss, v), ref["grad"], ulps=2, cond=ref["kg"], dtype="float64")
+    fn = tf.function(lambda a, t: xs.cross_entropy(a, t, label_smoothing=0.2, weight=w))
+    assert_close(fn(tf.constant(xr), tf.constant(tr)), ref["value"], ulps=2, cond=ref["k"])
+
+
+def test_mlx_grad_and_compile():
+    mx = pytest.importorskip("mlx.core")
+    xr, tr, _, ref = _reference(T, {"label_smoothing": 0.2}, "float32")
+
+    def f(v, t):
+        return xs.cross_entropy(v, t, label_smoothing=0.2)
+
+    g = mx.grad(f)(mx.array(xr), mx.array(tr))
+    assert_close(np.array(g), ref["grad"], ulps=2, cond=ref["kg"], dtype="float32")
+    out = mx.compile(f)(mx.array(xr), mx.array(tr))
+    assert_close(np.array(out), ref["value"], ulps=2, cond=ref["k"], dtype="float32")
