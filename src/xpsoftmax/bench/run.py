@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from .cases import FUNCS, GRID, QUICK_GRID
+from .cases import FUNCS, GRID, LOSS_FUNCS, QUICK_GRID
 from .goals import goals
 from .report import HEADER, goal_rows, held_line, machine, markdown, plot, table_rows, text_table
 from .timing import available, run_grid
@@ -42,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtypes", default="float32,float64", help="comma-separated (default: %(default)s)"
     )
     parser.add_argument(
-        "--funcs", default=",".join(FUNCS), help="comma-separated (default: all three)"
+        "--funcs",
+        default=",".join(FUNCS + LOSS_FUNCS),
+        help="comma-separated (default: %(default)s); cross_entropy times the loss cases "
+        "(forward + backward against torch's F.cross_entropy and optax) alone",
     )
     parser.add_argument(
         "--backends",
@@ -79,9 +82,10 @@ def main(args: argparse.Namespace) -> int:
     else:
         grid = QUICK_GRID if args.quick else GRID
     funcs = [f for f in args.funcs.split(",") if f]
-    bad = [f for f in funcs if f not in FUNCS]
+    bad = [f for f in funcs if f not in FUNCS + LOSS_FUNCS]
     if bad:
-        print(f"xpsoftmax bench: unknown function(s) {bad}; known: {list(FUNCS)}", file=sys.stderr)
+        known = list(FUNCS + LOSS_FUNCS)
+        print(f"xpsoftmax bench: unknown function(s) {bad}; known: {known}", file=sys.stderr)
         return 2
     dtypes = [d for d in args.dtypes.split(",") if d]
     backends = available([b for b in args.backends.split(",") if b])
