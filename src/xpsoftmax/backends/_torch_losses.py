@@ -81,9 +81,9 @@ def fast_cross_entropy(call: LossCall) -> Any:
     confident prediction) and those holding NaN or inf are recomputed in the
     log1p form, so every ``-log p_j`` is the portable code's within rounding.
     The backward is torch's ``_log_softmax_backward_data`` of ``-a`` (the entry
-    weights: target, smoothing, class weights), which gives ``A p - a``; in
-    the rows whose target mass sits at the maximum ``k`` the entry at ``k`` is
-    then replaced by ``(A - a_k) + A expm1(-L)`` (``p_k - 1`` would cancel).
+    weights: target, smoothing, class weights), which gives ``A p - a``; where
+    the target is the maximum and holds most of the mass its entry is then
+    replaced by ``(A - a_t) + A expm1(-L)`` (:func:`_pivot_fix`).
     """
     x = call.x
     moved = x.dim() > 1 and call.axis != x.dim() - 1
@@ -104,55 +104,95 @@ def fast_cross_entropy(call: LossCall) -> Any:
     return out.reshape(shape) if call.reduction == "none" else out
 
 
-def _accurate_log_softmax(x2: Any) -> tuple[Any, Any]:
-    """(log_softmax over the rows of x2, each row's first maximum's index)."""
-    from . import _torch_ops as ops
-
-    y = torch.ops.aten._log_softmax(x2, 1, False)
-    top, k = y.max(1)  # y at the maximum is -L
-    redo = ~(top <= -ops.NATIVE_MIN_NORM)  # L below 1, or NaN
-    n = int(redo.sum())
-    if n > ops.NATIVE_MAX_REDO * redo.numel():
-        y = ops._numpy_kernel("log_softmax", x2, (1,), False)
-    elif n:
-        step = max(1, ops.NATIVE_REDO_BYTES // (x2.shape[1] * x2.element_size()))
-        for rows in redo.nonzero().squeeze(1).split(step):
-            y.index_copy_(0, rows, ops._log1p_rows("log_softmax", x2.index_select(0, rows)))
-    return y, k
+#: the rows to recompute are gathered in pieces of at most this many bytes: a
+#: few of these are the temporaries (the checked log_softmax operator's 1 MiB
+#: pieces cost 9 rounds of small ops for 72 rows of 32768 classes, most of the
+#: forward's time on 2 busy cores)
+REDO_BYTES = 16 << 20
 
 
 def _entry_parts(y: Any, t: Any, live: Any, w: Any, eps: float) -> dict[str, Any]:
     """The entry weights of each row (see :mod:`xpsoftmax._losses`) in pieces:
     the target's ``(1 - eps) w_t`` and, with smoothing, ``eps w_j / C'`` over the
-    classes with a finite logit."""
+    classes with a finite logit (``total`` is their sum ``A``, ``a_t`` the
+    target's entry)."""
     safe = t if live is None else torch.where(live, t, 0)
     w_t = torch.ones(t.shape, dtype=y.dtype) if w is None else w[safe]
     if live is not None:
         w_t = w_t * live
-    parts: dict[str, Any] = {"safe": safe, "w_t": w_t, "target": (1.0 - eps) * w_t}
+    target = (1.0 - eps) * w_t
+    parts: dict[str, Any] = {"safe": safe, "w_t": w_t, "target": target}
+    parts["a_t"] = parts["total"] = target
     if eps > 0.0:
         finite = y != -math.inf
         count = finite.sum(1, dtype=y.dtype).clamp_(min=1.0)
         share = eps / count
         if live is not None:
             share = share * live
-        parts.update(finite=finite, share=share)
+        w_all = count if w is None else (finite * w).sum(1)
+        parts.update(finite=finite, share=share, w_all=w_all, a_t=target + share * w_t,
+                     total=target + share * w_all)  # fmt: skip
     return parts
+
+
+def _neg_logp(y: Any, p: dict[str, Any], w: Any, eps: float) -> tuple[Any, Any]:
+    """(-log p_t, and with smoothing sum_j w_j (-log p_j) over the finite classes)."""
+    y_t = y.gather(1, p["safe"][:, None])[:, 0]
+    if eps == 0.0:
+        return -y_t, None
+    neg = torch.where(p["finite"], y, 0.0).neg_()
+    return -y_t, ((neg * w).sum(1) if w is not None else neg.sum(1))
+
+
+def _log_softmax_and_terms(
+    x2: Any, t: Any, live: Any, w: Any, eps: float
+) -> tuple[Any, dict[str, Any], Any, Any]:
+    """(log_softmax of the rows, the entry weights' parts, -log p_t, the smoothing sums).
+
+    torch's kernel rounds ``L`` to a few eps absolute, so each ``-log p_j = L
+    - z_j`` of at least 1 is good to a few eps relative; the rows where the
+    target's (or the smoothing's mean) term is below 1, or not finite, are
+    recomputed in the log1p form (:func:`._torch_ops._log1p_rows`).  That is
+    read off the loss's own terms: no pass over the logits beyond torch's.
+    Small inputs go to NumPy's small-call path, which is the log1p form.
+    """
+    from . import _torch_ops as ops
+
+    if x2.numel() * x2.element_size() < ops.NATIVE_WINDOW["log_softmax"][0]:
+        y = ops._numpy_kernel("log_softmax", x2.detach(), (1,), False)
+        p = _entry_parts(y, t, live, w, eps)
+        return (y, p, *_neg_logp(y, p, w, eps))
+    y = torch.ops.aten._log_softmax(x2, 1, False)
+    p = _entry_parts(y, t, live, w, eps)
+    nt, smooth = _neg_logp(y, p, w, eps)
+    redo = ~(nt >= 1.0)  # below 1, or NaN
+    if smooth is not None:
+        redo |= ~(smooth >= p["w_all"])  # the mean term below 1
+    if live is not None:
+        redo &= live
+    n = int(redo.sum())
+    if n > ops.NATIVE_MAX_REDO * redo.numel():
+        y = ops._numpy_kernel("log_softmax", x2, (1,), False)
+        p = _entry_parts(y, t, live, w, eps)
+        return (y, p, *_neg_logp(y, p, w, eps))
+    if n:
+        step = max(1, REDO_BYTES // (x2.shape[1] * x2.element_size()))
+        for rows in redo.nonzero().squeeze(1).split(step):
+            y.index_copy_(0, rows, ops._log1p_rows("log_softmax", x2.index_select(0, rows)))
+        nt, smooth = _neg_logp(y, p, w, eps)
+    return y, p, nt, smooth
 
 
 class _CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x2: Any, t: Any, live: Any, w: Any, eps: float, reduction: str) -> Any:
-        y, k = _accurate_log_softmax(x2)
-        p = _entry_parts(y, t, live, w, eps)
-        loss = -p["target"] * y.gather(1, p["safe"][:, None])[:, 0]
-        if eps > 0.0:
-            neg = torch.where(p["finite"], y, 0.0).neg_()
-            smooth = (neg * w).sum(1) if w is not None else neg.sum(1)
+        y, p, nt, smooth = _log_softmax_and_terms(x2, t, live, w, eps)
+        loss = p["target"] * nt
+        if smooth is not None:
             loss = loss + p["share"] * smooth
         if live is not None:
             loss = torch.where(live, loss, 0.0)  # NaN logits of an ignored sample
-        ctx.save_for_backward(x2, y, k, t, live, w)
+        ctx.save_for_backward(x2, y, t, live, w)
         ctx.eps, ctx.reduction = eps, reduction
         if reduction == "none":
             return loss
@@ -165,7 +205,7 @@ class _CrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
-        x2, y, k, t, live, w = ctx.saved_tensors
+        x2, y, t, live, w = ctx.saved_tensors
         eps, reduction = ctx.eps, ctx.reduction
         if reduction == "mean":
             den = ctx.den
@@ -180,29 +220,28 @@ class _CrossEntropy(torch.autograd.Function):
             smooth = (p["share"] * g)[:, None] * p["finite"]
             grad_y.sub_(smooth * w if w is not None else smooth)
         gx = torch.ops.aten._log_softmax_backward_data(grad_y, y, 1, y.dtype)
-        _pivot_fix(gx, y, k, g, p, w, eps)
+        _pivot_fix(gx, y, g, p)
         return gx, None, None, None, None, None
 
 
-def _pivot_fix(gx: Any, y: Any, k: Any, g: Any, p: dict[str, Any], w: Any, eps: float) -> None:
-    """In the rows whose target mass sits at the maximum (``2 a_k > A``), the
-    derivative at ``k`` as ``(A - a_k) + A expm1(-L)``, like-signed terms."""
-    at_k = p["safe"] == k
-    a_k = torch.where(at_k, p["target"], 0.0)
-    rest = torch.where(at_k, 0.0, p["target"])  # sum_{j != k} a_j, the target part
-    total = p["target"]
-    if eps > 0.0:
-        w_k = 1.0 if w is None else w[k]
-        w_all = p["finite"].sum(1, dtype=y.dtype) if w is None else (p["finite"] * w).sum(1)
-        a_k = a_k + p["share"] * w_k
-        rest = rest + p["share"] * (w_all - w_k)
-        total = total + p["share"] * w_all
-    rows = (a_k + a_k > total).nonzero().squeeze(1)
+#: log(1/2): where p_t is above 1/2 (and the target holds most of the mass)
+#: the derivative at the target is taken in the pivot form
+_LOG_HALF = -math.log(2.0)
+
+
+def _pivot_fix(gx: Any, y: Any, g: Any, p: dict[str, Any]) -> None:
+    """Where ``p_t > 1/2`` and the target holds most of the mass (``2 a_t >
+    A``), the derivative at the target as ``(A - a_t) + A expm1(log p_t)``:
+    like-signed terms, where ``A p_t - a_t`` cancels for a confident
+    prediction (``log p_t`` is accurate there: such a row's ``-log p_t`` is
+    below 1, so it was recomputed in the log1p form)."""
+    safe, a_t, total = p["safe"], p["a_t"], p["total"]
+    y_t = y.gather(1, safe[:, None])[:, 0]
+    rows = ((y_t > _LOG_HALF) & (a_t + a_t > total)).nonzero().squeeze(1)
     if rows.numel() == 0:
         return
-    kk = k[rows]
-    y_k = y[rows, kk]  # -L
-    gx[rows, kk] = g[rows] * (rest[rows] + total[rows] * torch.expm1(y_k))
+    kk = safe[rows]
+    gx[rows, kk] = g[rows] * ((total - a_t)[rows] + total[rows] * torch.expm1(y_t[rows]))
 
 
 def _differentiable_grad(x2: Any, g: Any, p: dict[str, Any], w: Any, eps: float) -> Any:
