@@ -19,8 +19,9 @@ import numpy as np
 
 from ..testing import Target
 from .cases import Case, _high_reference, tolerance, ulps
-from .runner import Result, ResultKey, compare_values, to_numpy
+from .results import Result, ResultKey
 from .subjects import Call, Subject
+from .values import compare_values, to_numpy
 
 _U64 = 2.0**-53
 
