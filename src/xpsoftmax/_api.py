@@ -76,7 +76,7 @@ def _dispatch(
             return _remask(func, out, masked, axis, keepdims)
     elif isinstance(where, np.ndarray) and type(where) is not np.ndarray:
         where = _plain_where(where)
-    x, backend = _args.as_array(x)
+    x, backend = _args.as_array(x, b, where)
     xp = backend.namespace(x)
     if return_sign not in (True, False):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
