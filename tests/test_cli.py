@@ -44,7 +44,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["compare", "--kinds", "natives"], "unknown kind natives"),
         (["compare", "--logits", "1,x"], "argument --logits: not a number: 'x'"),
         (["compare", "--logits", "1,inf"], "not a finite number: 'inf'"),
-        (["compare", "--max-differences", "-1"], "must be 0 or more, got -1"),
+        (["compare", "--max-differences", "-1"], "must be at least 0, got -1"),
         (["bench", "--funcs", "softmaxx"], "unknown function softmaxx"),
         (["bench", "--shapes", "4x0"], "every length of a shape is 1 or more"),
         (["bench", "--shapes", "4xa"], "a shape is like 4096x4096"),

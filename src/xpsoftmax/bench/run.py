@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .._cli_options import UsageError, backend_names, missing, one_of, positive_int, seconds
+from .._cli_options import UsageError, backend_names, missing, one_of, seconds, whole_number
 from .cases import FUNCS, GRID, QUICK_GRID
 from .goals import goals
 from .report import HEADER, goal_rows, held_line, machine, markdown, plot, table_rows, text_table
@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--repeat",
-        type=positive_int,
+        type=whole_number(1),
         default=5,
         help="repetitions on large shapes (default: 5; a goal needs 5 to be judged)",
     )

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .._cli_options import UsageError, count, finite_floats, note_missing
+from .._cli_options import UsageError, finite_floats, note_missing, whole_number
 from .run import add_common, execute, say_unchecked
 from .terminal import DIFFERENCE_CHARS, clip, print_matrix, terminal_width
 
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[1.5, 0.8, -0.2],
         help="logits of the bar chart (default: seed 001's 1.5,0.8,-0.2)",
     )
-    parser.add_argument("--max-differences", type=count, default=15,
+    parser.add_argument("--max-differences", type=whole_number(0), default=15,
                         help="how many notable differences to print (all go to the files)")  # fmt: skip
 
 
