@@ -26,7 +26,7 @@ def as_array(x: Any, *beside: Any) -> tuple[Any, Backend]:
         return x, backend
     if backend is None:
         x = _to_numpy(x)
-    other = next((a for a in beside if backend_of(a) not in (None, NUMPY)), None)
+    other = next((a for a in beside if a is not None and backend_of(a) not in (None, NUMPY)), None)
     if other is None or type(x) is not _numpy().ndarray:  # NumPy's subclasses stay NumPy
         return x, NUMPY
     ob = backend_of(other)
