@@ -8,6 +8,7 @@ Run in-process through ``main([...])`` where possible, on small selections
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -88,7 +89,7 @@ def test_compare_fits_a_100_column_terminal_and_marks_what_it_cuts(
     assert main(["compare", *SMALL, *GROUPS, "--max-differences", "3"]) == 0
     out = capsys.readouterr().out
     table, _, rest = out.partition("devices covered:")
-    assert "(in 3 tables, to fit the terminal)" in table
+    assert re.search(r"\(in \d+ tables, to fit the terminal\)", table)
     assert max(map(len, table.splitlines())) <= 100
     for group in ("examples", "special", "masks", "properties", "contract"):
         assert group in table
