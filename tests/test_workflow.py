@@ -29,6 +29,7 @@ def test_every_lane_file_is_one_job():
     for e in matrix["cpu"] + matrix["gpu"]:
         assert e["backends"] == lanes.lane_backends(ROOT / "backends" / f"{e['lane']}.txt")
         assert e["python"] == lanes.lane_python(ROOT / "backends" / f"{e['lane']}.txt")
+        assert e["pytest"] == lanes.lane_pytest(ROOT / "backends" / f"{e['lane']}.txt")
     by_lane = {e["lane"]: e["backends"] for e in matrix["cpu"]}
     assert by_lane["all-cpu"] == "" and by_lane["numpy"] == "numpy"
     # the minimum lane tests every backend its floors cover, named in its file
@@ -52,6 +53,10 @@ def test_lane_backends_and_ci_local(tmp_path):
     assert lanes.lane_python(lane("e", "# python: 3.13\nnumpy\n")) == "3.13"
     with pytest.raises(ValueError, match="not a version"):
         lanes.lane_python(lane("f", "# python: latest\nnumpy\n"))
+    assert lanes.lane_pytest(lane("g", "numpy\n")) == ""
+    assert lanes.lane_pytest(lane("h", "# pytest: tests -k numpy\nnumpy\n")) == "tests -k numpy"
+    with pytest.raises(ValueError, match="more than paths"):
+        lanes.lane_pytest(lane("i", "# pytest: tests; rm -r src\nnumpy\n"))
 
 
 def test_python_lanes_span_the_supported_versions():
@@ -69,13 +74,21 @@ def test_python_lanes_span_the_supported_versions():
 
 
 def test_ci_local_lanes_are_the_marked_cpu_lanes():
-    local = {lane: (python, backends) for lane, python, backends in lanes.local_lanes()}
+    local = {e["lane"]: e for e in lanes.local_lanes()}
     assert {"minimum", "sparse", "ndonnx", "marray", "py310", "py313"} <= set(local)
     assert "all-cpu" not in local and "cupy" not in local  # all-cpu runs first, on its own
-    for name, (python, backends) in local.items():
+    cpu = {e["lane"]: e for e in lanes.lanes()["cpu"]}
+    for name, entry in local.items():
         assert lanes.ci_local(ROOT / "backends" / f"{name}.txt")
-        assert backends == lanes.lane_backends(ROOT / "backends" / f"{name}.txt")
-        assert python == lanes.lane_python(ROOT / "backends" / f"{name}.txt")
+        assert entry == cpu[name]
+    # what .ci/run reads, one "|"-separated line per lane (an empty field survives)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "lanes.py"), "--local"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert "py313|3.13|numpy,jax|tests" in out and "marray|3.11|marray|" in out
 
 
 def test_lane_includes_are_followed(tmp_path):
