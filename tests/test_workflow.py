@@ -128,6 +128,11 @@ def test_workflow_runs_tests_and_uploads_the_compare_report():
     lint_runs = [s.get("run", "") for s in jobs["lint"]["steps"]]
     wanted = {"ruff check .", "ruff format --check .", "mypy", "bash .ci/check_workflow.sh"}
     assert wanted <= set(lint_runs)
+    # the docs site with warnings as errors, and the package check, as .ci/run does them
+    assert any(r.startswith("mkdocs build --strict") for r in lint_runs)
+    assert "python .ci/check_package.py" in lint_runs
+    ci_run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "mkdocs build --strict" in ci_run and "python .ci/check_package.py" in ci_run
 
 
 def test_workflow_schema_check_catches_mistakes(tmp_path):
