@@ -124,8 +124,10 @@ def test_readme_links_are_absolute():
     targets = LINK.findall(readme) + re.findall(r"<(https?://[^>]+)>", readme)
     assert targets, "the README links to its documentation"
     assert [t for t in targets if not t.startswith("https://")] == []
-    # the documentation's home, as mkdocs.yml defines it
-    assert _site()["site_url"] in readme
+    # the documentation's home, as mkdocs.yml defines it (read without yaml, which the
+    # lanes with NumPy alone do not have)
+    site = re.search(r"^site_url: (\S+)$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), re.M)
+    assert site is not None and site.group(1) in readme
 
 
 def _modules():
