@@ -12,10 +12,11 @@ from . import sizes
 
 
 @functools.cache
-def _numpy1() -> bool:
+def _splits_rows() -> bool:
     import numpy as np
 
-    return int(np.__version__.split(".", 1)[0]) < 2
+    major, minor = (int(p) for p in np.__version__.split(".", 2)[:2])
+    return (major, minor) < (2, 3)
 
 
 def _row_bufsize(x: Any, axes: tuple[int, ...]) -> int | None:
@@ -31,9 +32,10 @@ def _row_bufsize(x: Any, axes: tuple[int, ...]) -> int | None:
     """
     import numpy as np
 
-    if _numpy1():
-        # NumPy 1.x splits a row's sum at the buffer's end (the buffer is a
-        # multiple of 16, the row need not be): other bits than the plain core
+    if _splits_rows():
+        # NumPy before 2.3 splits a row's sum at the buffer's end (the buffer is
+        # a multiple of 16, the row need not be): other bits than the plain core
+        # (seen on 2.2.6 in the py310 lane; 2.3.0 and 2.3.5 keep the row whole)
         return None
     n = math.prod([x.shape[i] for i in axes])
     if n < sizes.MIN_ROW_BUFSIZE or n >= np.getbufsize():
