@@ -3,8 +3,9 @@
     python conformance/generate_references.py          # rewrites the catalogue
     python conformance/generate_references.py --check  # exit 1 if it would change
 
-The output, ``src/xpsoftmax/conformance/data/cases.json``, ships inside the
-wheel.  It is deterministic (fixed seeds, mpmath at 50 digits, sorted keys), so
+The output, ``src/xpsoftmax/conformance/data/cases.json`` (and
+``properties.json``: the references of the property checks), ships inside the
+wheel, so the suite needs no mpmath where it is installed.  It is deterministic (fixed seeds, mpmath at 50 digits, sorted keys), so
 anyone can regenerate it and diff.  This script imports nothing from
 xpsoftmax: the references are independent of the code under test.
 
@@ -45,6 +46,8 @@ OUT = (
     / "data"
     / "cases.json"
 )
+#: the references of ``xpsoftmax.conformance.checks.properties``, beside the catalogue
+PROPERTIES_OUT = OUT.with_name("properties.json")
 mp = mpmath.MPContext()
 mp.dps = 50
 
@@ -1090,19 +1093,44 @@ def catalogue() -> dict:
     }
 
 
+#: the sigmoid property: softmax([t, 0])[0] = 1 / (1 + exp(-t)) on this grid
+SIGMOID_T = np.arange(-40.0, 40.0, 0.37)
+
+
+def properties() -> dict:
+    """The references of the property checks that compare with a closed form."""
+    sigmoid = [float(1 / (1 + mp.exp(-mp.mpf(float(t))))) for t in SIGMOID_T]
+    return {
+        "version": 1,
+        "generator": f"conformance/generate_references.py (mpmath {mpmath.__version__}, {mp.dps} digits)",
+        "sigmoid": {"t": [float(t) for t in SIGMOID_T], "expected": sigmoid},
+    }
+
+
+def _dumps(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, indent=None, separators=(",", ":")) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file would change")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file would change")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    text = json.dumps(catalogue(), sort_keys=True, indent=None, separators=(",", ":")) + "\n"
+    files = {
+        args.out: _dumps(catalogue()),
+        args.out.with_name(PROPERTIES_OUT.name): _dumps(properties()),
+    }
     if args.check:
-        same = args.out.exists() and args.out.read_text() == text
-        print("up to date" if same else f"{args.out} is stale: regenerate it")
-        return 0 if same else 1
+        stale = [p for p, text in files.items() if not (p.exists() and p.read_text() == text)]
+        for p in stale:
+            print(f"{p} is stale: regenerate it")
+        if not stale:
+            print("up to date")
+        return 1 if stale else 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {len(CASES)} cases to {args.out}")
+    for p, text in files.items():
+        p.write_text(text)
+    print(f"wrote {len(CASES)} cases to {args.out} and the property references beside it")
     return 0
 
 

@@ -223,6 +223,14 @@ def stored_cases() -> tuple[Case, ...]:
     return tuple(_case(d) for d in catalogue()["cases"])
 
 
+@functools.lru_cache(maxsize=1)
+def property_references() -> dict:
+    """The mpmath references of the property checks (``data/properties.json``,
+    written beside the catalogue by the same generator): no mpmath at run time."""
+    text = resources.files("xpsoftmax.conformance").joinpath("data", "properties.json").read_text()
+    return dict(json.loads(text))
+
+
 def errata() -> list[dict]:
     """The seed documents' printed values checked against mpmath by the generator."""
     return list(catalogue()["errata"])
@@ -339,12 +347,34 @@ def accuracy_case(name: str, dtype: str, func: str) -> Case:
     )  # fmt: skip
 
 
+def _has_mpmath() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mpmath") is not None
+
+
+def unchecked_accuracy(dtypes: list[str] | None = None) -> dict[str, str]:
+    """dtype -> why its accuracy sets cannot run here (they are left out, and
+    the commands say so): bfloat16 needs ml_dtypes; float64 needs a wider
+    ``np.longdouble`` or, where there is none, mpmath for its references."""
+    out = {}
+    for d in accuracy_dtypes():
+        if dtypes is not None and d not in dtypes:
+            continue
+        if not has_dtype(d):
+            out[d] = "ml_dtypes is not installed (it gives NumPy a bfloat16)"
+        elif _wide_dtype(d)[0] is None and not _has_mpmath():
+            out[d] = "np.longdouble is not wider than float64 here and mpmath is not installed"
+    return out
+
+
 def accuracy_cases(dtypes: list[str] | None = None) -> list[Case]:
     chosen = [d for d in accuracy_dtypes() if dtypes is None or d in dtypes]
+    skipped = unchecked_accuracy(dtypes)
     return [
         accuracy_case(s["name"], d, f)
         for d in chosen
-        if has_dtype(d)
+        if d not in skipped
         for s in accuracy_sets()
         for f in FUNCS
     ]
