@@ -7,6 +7,16 @@ array([[0.09  , 0.2447, 0.6652],
 """
 
 from ._api import log_softmax, logmeanexp, logsumexp, softmax
+from ._api_losses import binary_cross_entropy, cross_entropy, log_sigmoid
 
-__all__ = ["__version__", "log_softmax", "logmeanexp", "logsumexp", "softmax"]
+__all__ = [
+    "__version__",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "log_sigmoid",
+    "log_softmax",
+    "logmeanexp",
+    "logsumexp",
+    "softmax",
+]
 __version__ = "0.1.0"

@@ -44,3 +44,10 @@ def jax_in_jax_out(a: jax.Array) -> None:
 
 def dask_in_dask_out(d: da.Array) -> None:
     assert_type(xs.softmax(d), da.Array)
+
+
+def losses_keep_the_library(x: np.ndarray, t: torch.Tensor, a: jax.Array) -> None:
+    assert_type(xs.cross_entropy(x, x), np.ndarray)
+    assert_type(xs.cross_entropy(t, t, axis=1, reduction="none"), torch.Tensor)
+    assert_type(xs.binary_cross_entropy(a, a), jax.Array)
+    assert_type(xs.log_sigmoid([0.0, 1.0]), np.ndarray)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import _core
+from .._losses import LossCall, run_loss_core
 
 Array = Any
 
@@ -178,6 +179,24 @@ class Backend:
         if self.prefers_native(call):
             return self.run_native(call, xp)
         return self.run_portable(call, xp)
+
+    # -- the losses (:mod:`xpsoftmax._losses`) ----------------------------------------
+    def loss_native_gap(self, call: LossCall) -> str | None:
+        """None if the backend's own loss covers ``call``, else why not."""
+        return f"{self.name} has no native {call.func}"
+
+    def run_loss_native(self, call: LossCall, xp: Any) -> Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def run_loss(self, call: LossCall, xp: Any, impl: str) -> Array:
+        """A loss: the portable code, or with ``impl="native"`` the backend's own
+        (no native loss is as accurate, so "auto" is the portable code)."""
+        if impl == "native":
+            gap = self.loss_native_gap(call)
+            if gap is not None:
+                raise ValueError(f"impl='native' cannot serve this call: {gap}; use impl='auto'")
+            return self.run_loss_native(call, xp)
+        return run_loss_core(call, self.ops(xp))
 
 
 def run_core(call: Call, ops: _core.Ops) -> Array:

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from .. import _core
+from .._losses import LossCall
 from ._base import Backend, Call, run_core
 
 
@@ -383,6 +384,13 @@ class JaxBackend(Backend):
 
     def run_portable(self, call: Call, xp: Any) -> Any:
         return self._run(call, native=False)
+
+    def run_loss(self, call: LossCall, xp: Any, impl: str) -> Any:
+        if impl == "native":  # no native loss: the base class's error
+            return super().run_loss(call, xp, impl)
+        from . import _jax_losses
+
+        return _jax_losses.run_portable(call)
 
     def run_native(self, call: Call, xp: Any) -> Any:
         return self._run(call, native=True)

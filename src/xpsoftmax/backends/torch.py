@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from .. import _core
+from .._losses import LossCall
 from ._base import Backend, Call
 
 _torch_ops: Any = None
@@ -277,6 +278,27 @@ class TorchBackend(Backend):
         if self.op_gap(call) is None:
             return run_op(call.func, call.x, call.axes, call.keepdims)
         return super().run_auto(call, xp)
+
+    # -- the losses: torch's own as impl="native" (see ._torch_losses) -----------------
+    def loss_native_gap(self, call: LossCall) -> str | None:
+        from . import _torch_losses
+
+        return _torch_losses.native_gap(call)
+
+    def run_loss_native(self, call: LossCall, xp: Any) -> Any:
+        from . import _torch_losses
+
+        return _torch_losses.run_native(call)
+
+    def run_loss(self, call: LossCall, xp: Any, impl: str) -> Any:
+        # "auto": cross-entropy with class indices on eager CPU tensors from
+        # torch's fused log_softmax, checked (as fast as F.cross_entropy)
+        if impl == "auto":
+            from . import _torch_losses
+
+            if _torch_losses.fast_gap(call) is None:
+                return _torch_losses.fast_cross_entropy(call)
+        return super().run_loss(call, xp, impl)
 
     def run_native(self, call: Call, xp: Any) -> Any:
         import torch

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .cases import (
+    CE_LARGE,
+    CE_SMALL,
     DASK_CASE,
     FUNCS,
     GPU_LARGE,
@@ -85,7 +87,22 @@ def goals(results: list[Result], quick: bool = False) -> list[dict[str, Any]]:
     _jax_goals(results, add)
     _dask_goals(results, add)
     _gpu_goals(results, add)
+    _loss_goals(results, add)
     return out
+
+
+def _loss_goals(results: list[Result], add: Callable[..., None]) -> None:
+    """cross_entropy forward + backward against the framework's own (issue #25)."""
+    for shape in (CE_LARGE, CE_SMALL):
+        at = {"func": "cross_entropy", "mode": "loss", "role": "xpsoftmax", "shape": shape}
+        r = _find(results, backend="torch", **at)
+        if r is not None:
+            add(f"torch cross_entropy fwd+bwd auto / F.cross_entropy ({_where(r)})",
+                r.vs_anchor, 1.10, rows=_vs(results, r))  # fmt: skip
+        r = _find(results, backend="jax", **at)
+        if r is not None:
+            add(f"jax jit(grad(cross_entropy)) / jit(grad(optax)) ({_where(r)})", r.vs_anchor,
+                1.10, rows=_vs(results, r))  # fmt: skip
 
 
 def _peer(results: list[Result], r: Result | None, role: str) -> Result | None:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .._cli_options import UsageError, backend_names, missing, one_of, seconds, whole_number
-from .cases import FUNCS, GRID, QUICK_GRID
+from .cases import FUNCS, GRID, LOSS_FUNCS, QUICK_GRID
 from .goals import goals
 from .report import HEADER, goal_rows, held_line, machine, markdown, plot, table_rows, text_table
 from .timing import available, run_grid
@@ -61,9 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--funcs",
-        type=one_of("function", lambda: FUNCS),
-        default=list(FUNCS),
-        help="comma-separated (default: all three)",
+        type=one_of("function", lambda: FUNCS + LOSS_FUNCS),
+        default=list(FUNCS + LOSS_FUNCS),
+        help="comma-separated (default: all four); cross_entropy times the loss cases "
+        "(forward + backward against torch's F.cross_entropy and optax) alone",
     )
     parser.add_argument(
         "--backends",

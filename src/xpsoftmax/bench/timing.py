@@ -347,7 +347,7 @@ def run_grid(
             large = x.nbytes >= LARGE_BYTES
             # small shapes are cheap: more repetitions steady their medians
             reps = repeat if large else max(repeat, 15)
-            for func in funcs:
+            for func in case.funcs_of(funcs):
                 if throughput:
                     subs = dask_throughput_subjects(x, func)
                 else:

@@ -57,6 +57,7 @@ GROUPS = (
     "masks",
     "weights",
     "complex",
+    "losses",
     "adversarial",
     "accuracy",
     "properties",
@@ -108,6 +109,12 @@ class Case:
     k_imag: np.ndarray | None = None
     sign_k: np.ndarray | None = None
     sign_k_imag: np.ndarray | None = None
+    #: the losses group: cross_entropy's class indices (int64) or probabilities,
+    #: binary_cross_entropy's labels (None for log_sigmoid), and the loss's
+    #: keyword arguments (``reduction``, ``weight``/``pos_weight`` as float64
+    #: arrays, ``label_smoothing``, ``ignore_index``)
+    labels: np.ndarray | None = None
+    loss: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_complex(self) -> bool:
@@ -170,7 +177,20 @@ def _case(d: dict) -> Case:
         printed=d.get("printed"),
         b=_parts(d, "b"), return_sign=d.get("return_sign", False), sign=_parts(d, "sign"),
         k_imag=_real(d, "k_imag"), sign_k=_real(d, "sign_k"), sign_k_imag=_real(d, "sign_k_imag"),
+        labels=_labels(d), loss=_loss_kw(d),
     )  # fmt: skip
+
+
+def _labels(d: dict) -> np.ndarray | None:
+    if d.get("labels") is None:
+        return None
+    dtype = np.int64 if d["labels_kind"] == "index" else np.float64
+    return np.asarray(_dec(d["labels"]), dtype=dtype).reshape(tuple(d["labels_shape"]))
+
+
+def _loss_kw(d: dict) -> dict[str, Any]:
+    return {k: (np.asarray(_dec(v), dtype=np.float64) if isinstance(v, list) else v)
+            for k, v in d.get("loss", {}).items()}  # fmt: skip
 
 
 def _out_shape(shape: tuple[int, ...], axis: Any, func: str, keepdims: bool) -> tuple[int, ...]:
