@@ -24,6 +24,7 @@ portable code on it.
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 from typing import Any
@@ -75,9 +76,13 @@ def expm1(x: Tensor) -> Tensor:
 
 
 def _namespace(name: str, **overrides: Any) -> types.ModuleType:
+    """array-api-compat's torch namespace with ``overrides``.  The rest is
+    looked up in it on use (a module ``__getattr__``), not copied: this module
+    may be imported while array-api-compat's is (torch's post-import hook
+    runs inside whatever imported torch), its names not all defined yet."""
     ns = types.ModuleType(f"{__name__}.{name}")
-    ns.__dict__.update((k, v) for k, v in vars(compat_xp).items() if not k.startswith("__"))
     ns.__dict__.update(overrides)
+    ns.__dict__["__getattr__"] = functools.partial(getattr, compat_xp)
     return ns
 
 

@@ -388,7 +388,7 @@ def _softmax_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         return grad * 0.0, None  # softmax of one element is 1: no dependence
     if len(dims) == 1:
         # torch's own fused backward (differentiable: double backward works)
-        return torch.ops.aten._softmax_backward_data(grad, out, dims[0], out.dtype), None
+        return torch._softmax_backward_data(grad, out, dims[0], out.dtype), None
     return out * (grad - (grad * out).sum(dims, keepdim=True)), None
 
 
@@ -398,7 +398,7 @@ def _log_softmax_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
     if out.dim() == 0:
         return grad * 0.0, None
     if len(dims) == 1:
-        return torch.ops.aten._log_softmax_backward_data(grad, out, dims[0], out.dtype), None
+        return torch._log_softmax_backward_data(grad, out, dims[0], out.dtype), None
     return grad - out.exp() * grad.sum(dims, keepdim=True), None
 
 

@@ -256,7 +256,7 @@ class TorchBackend(Backend):
         # (the core's arithmetic, bit for bit, in a handful of ufunc calls):
         # on a (4, 8) tensor the operator's kernel spends ~30 us in the
         # general core, this ~5 us
-        small = torch_ops().small_kernel
+        small, with_grad = torch_ops().small_kernel, torch_ops().kernel_with_grad
         op_serves = softmax_op_serves
 
         def fast(func: str, x: Any, axis: int) -> Any:
@@ -276,7 +276,9 @@ class TorchBackend(Backend):
                 out = small(func, x, axis % nd)
                 if out is not NotImplemented:
                     return out
-            elif mode is None and (func_transform_gap() is not None or onnx_exporting()):
+            elif mode == "grad":
+                return with_grad(func, x, (axis % nd,), False)
+            elif func_transform_gap() is not None or onnx_exporting():
                 return NotImplemented
             return run_op(func, x, (axis % nd,), False, mode)
 

@@ -8,7 +8,10 @@ dtype of the run (unless it names its own) and every function:
   also under the caller's ``jit``);
 * ``"grad"``: forward + backward: torch's ``f(x).sum().backward()`` on an input
   with ``requires_grad``, JAX's ``jit(grad(lambda v: f(v).sum()))``;
-* ``"dask"``: the Dask throughput case (Dask against the NumPy path alone).
+* ``"dask"``: the Dask throughput case (Dask against the NumPy path alone);
+* ``"first"``: a process's first forward + backward (torch): each repetition
+  a fresh process that imports torch and xpsoftmax, then times one
+  ``f(x).sum().backward()`` (xpsoftmax's and torch's in processes of their own).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FUNCS = ("softmax", "log_softmax", "logsumexp")
-MODES = ("call", "grad", "dask")
+MODES = ("call", "grad", "dask", "first")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ DASK_CASE, DASK_LARGE = "dask throughput", (16384, 16384)
 DASK_SMALL_CHUNK = 16 << 20
 #: the shapes the goals are stated for
 TINY, SMALL, LARGE, LARGE_3D, GRAD = (4, 8), (64, 100), (4096, 4096), (64, 256, 1024), (2048, 2048)
+#: forward + backward of a classifier's logits and a small layer's (issue 28),
+#: where a call's fixed cost is most of the time
+GRAD_SMALL = ((64, 10), (256, 1024))
 #: a GPU's large input (1 GiB in float32): 64 MiB passes in tens of microseconds
 #: there, where launch latency still counts; GPU goals prefer this shape
 GPU_LARGE = (16384, 16384)
@@ -59,6 +65,10 @@ def off_axis(base: str, axis: int | tuple[int, ...]) -> str:
 
 
 LAYOUTS_3D: tuple[int | tuple[int, ...], ...] = (0, 1, (0, 1), (1, 2))
+#: a process's first forward + backward (issue 28: it imported torch._dynamo)
+FIRST_CALL = BenchCase(
+    "first fwd+bwd", GRAD_SMALL[0], mode="first", backends=("torch",), dtypes=("float32",)
+)
 
 GRID: tuple[BenchCase, ...] = (
     BenchCase("tiny", TINY),
@@ -71,6 +81,8 @@ GRID: tuple[BenchCase, ...] = (
     BenchCase("large 3-D", LARGE_3D),
     *(BenchCase(off_axis("large 3-D", a), LARGE_3D, a, backends=("numpy",)) for a in LAYOUTS_3D),
     BenchCase("fwd+bwd", GRAD, mode="grad", backends=("torch", "jax")),
+    *(BenchCase("fwd+bwd small", s, mode="grad", backends=("torch",)) for s in GRAD_SMALL),
+    FIRST_CALL,
     BenchCase(DASK_CASE, DASK_LARGE, mode="dask", dtypes=("float32",)),
 )
 QUICK_GRID: tuple[BenchCase, ...] = (
@@ -81,6 +93,8 @@ QUICK_GRID: tuple[BenchCase, ...] = (
     BenchCase("3-D", (16, 64, 256), backends=("numpy",)),
     BenchCase(off_axis("3-D", (0, 1)), (16, 64, 256), (0, 1), backends=("numpy",)),
     BenchCase("fwd+bwd", (256, 1024), mode="grad", backends=("torch", "jax")),
+    BenchCase("fwd+bwd small", GRAD_SMALL[0], mode="grad", backends=("torch",)),
+    FIRST_CALL,
 )
 
 
