@@ -109,6 +109,31 @@ def test_export_holds_for_every_batch_size(exported) -> None:  # type: ignore[no
         _check(exported.module()(torch.from_numpy(x)), x)
 
 
+@pytest.mark.parametrize(
+    "func,axis,small,large",
+    [
+        # softmax over dim 0: torch.softmax, or the operator from 16 MiB eager
+        ("softmax", 0, (8, 1024), (4096, 1024)),
+        # log_softmax: NumPy's small path, or torch's checked kernel from 512 KiB eager
+        ("log_softmax", -1, (8, 16), (256, 1024)),
+    ],
+)
+def test_export_graph_does_not_depend_on_the_example_size(func, axis, small, large) -> None:  # type: ignore[no-untyped-def]
+    class One(torch.nn.Module):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return getattr(xs, func)(x, axis=axis)
+
+    graphs = []
+    for shape in (small, large):
+        # a dynamic batch: a size test on it is a guard, which export rejects
+        dims = {"x": {0: torch.export.Dim("batch")}}
+        ep = torch.export.export(One(), (torch.zeros(shape),), dynamic_shapes=dims)
+        graphs.append(ep.graph_module.code)
+        (rng,) = ep.range_constraints.values()
+        assert not math.isfinite(float(rng.upper))
+    assert graphs[0] == graphs[1]
+
+
 def test_export_saved_loads_in_a_fresh_process(exported, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path, xin = tmp_path / "model.pt2", tmp_path / "x.npy"
     torch.export.save(exported, path)

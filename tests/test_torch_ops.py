@@ -52,6 +52,17 @@ def test_gradcheck_and_double_backward(func: str, dims: list[int]) -> None:
 
 
 @pytest.mark.parametrize("func", list(FUNCS))
+def test_eager_autograd_gradcheck_and_double_backward(func: str) -> None:
+    # the eager route's autograd.Function: the operator's backward, differentiable
+    x = _x((3, 4), requires_grad=True)
+    kw = {"axis": (0, 1)} if func == "softmax" else {}  # softmax over one dim is torch's
+    fn = lambda a: FUNCS[func](a, **kw)  # noqa: E731
+    assert type(fn(x).grad_fn).__name__ == "_KernelWithGradBackward"
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
 def test_auto_records_the_operators_backward(func: str) -> None:
     # an eager call that autograd records runs the operator's kernel and
     # backward through an autograd.Function (not the operator's dispatch)

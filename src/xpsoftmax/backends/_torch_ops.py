@@ -1,17 +1,22 @@
 """xpsoftmax's accurate kernels as torch operators: ``torch.ops.xpsoftmax.*``.
 
-Three operators, defined with ``torch.library.custom_op`` the first time a
-torch tensor reaches xpsoftmax (this module imports torch; nothing imports it
-before torch is in use)::
+Three operators, defined with ``torch.library.custom_op`` as soon as both
+torch and xpsoftmax are imported (this module imports torch; xpsoftmax imports
+it from a post-import hook on torch, :meth:`.torch.TorchBackend.prepare`)::
 
     xpsoftmax::softmax(Tensor x, int[] dims) -> Tensor
     xpsoftmax::log_softmax(Tensor x, int[] dims) -> Tensor
     xpsoftmax::logsumexp(Tensor x, int[] dims, bool keepdim) -> Tensor
 
-Each has a fake (meta) implementation for ``torch.compile``/``torch.export``,
-an analytic backward (``register_autograd``; softmax and log_softmax need
-only their output, logsumexp ``grad * exp(x - out)``), written in
-differentiable torch ops so double backward works, and a vmap rule.
+Each has a fake (meta) implementation for ``torch.compile``/``torch.export``
+(no size test: a graph's sizes may be symbolic), an analytic backward
+(``register_autograd``; softmax and log_softmax need only their output,
+logsumexp ``grad * exp(x - out)``), written in differentiable torch ops so
+double backward works, a vmap rule, and a decomposition into standard torch
+ops in ``torch._decomp``'s table (:mod:`._torch_graph`).  An eager call
+with autograd runs the kernel and the same backward through an
+``autograd.Function`` (:func:`kernel_with_grad`), without the operator's
+dispatch.
 
 The kernels, by device:
 
@@ -138,7 +143,7 @@ def small_kernel(func: str, x: Tensor, dim: int) -> Any:
 
 def eager_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     """What an eager call computes: :func:`small_kernel` where it serves, else :func:`kernel`."""
-    if len(dims) == 1 and not keepdim and x.device.type == "cpu" and x.dtype in _FLOAT:
+    if len(dims) == 1 and not keepdim and x.is_cpu and x.dtype in _FLOAT:
         out = small_kernel(func, x, dims[0])
         if out is not NotImplemented:
             return out
@@ -292,7 +297,7 @@ def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -
     if x.dim() == 0:
         # one element, its own slice: the kernels reduce over a length-1 axis
         return kernel(func, x.reshape(1), (0,), False).reshape(())
-    if x.device.type == "cpu" and x.dtype in _FLOAT:
+    if x.is_cpu and x.dtype in _FLOAT:
         if _native_serves(func, x, dims):
             return _checked_native(func, x, keepdim)
         return _numpy_kernel(func, x, dims, keepdim)
@@ -439,8 +444,9 @@ class _KernelWithGrad(torch.autograd.Function):
 
     custom_op's autograd wrapper costs tens of microseconds a call, and its
     first call imports torch._dynamo (its kernels are wrapped to be skipped by
-    torch.compile): 1-2.5 s here, on a process's first call.  The backward is
-    the operator's own (the same functions), so gradients agree bit for bit.
+    torch.compile): a second or more, on a process's first call.  The
+    backward is the operator's own (the same functions), so gradients agree
+    bit for bit.
     """
 
     @staticmethod
@@ -455,9 +461,17 @@ class _KernelWithGrad(torch.autograd.Function):
         return None, _BACKWARD[ctx.func](ctx, grad)[0], None, None
 
 
+#: ``Function.apply`` without its Python prelude, which walks the arguments as
+#: a pytree to unwrap dead functorch wrappers on every call:
+#: :func:`kernel_with_grad` serves only calls with no functorch transform
+#: active, where that has nothing to do
+_apply = super(torch.autograd.Function, _KernelWithGrad).apply
+
+
 def kernel_with_grad(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
-    """:func:`kernel` on ``x`` with the operator's backward recorded by autograd."""
-    return _KernelWithGrad.apply(func, x, dims, keepdim)
+    """:func:`kernel` on ``x`` with the operator's backward recorded by autograd
+    (eager, no ``torch.func`` transform active: see :func:`.torch.eager_mode`)."""
+    return _apply(func, x, dims, keepdim)
 
 
 # -- vmap: the batch dimension becomes dim 0, the reduced dims shift by one ------------

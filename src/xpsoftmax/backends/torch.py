@@ -269,7 +269,7 @@ class TorchBackend(Backend):
                 return NotImplemented
             if func == "softmax" and not op_serves(x, axis % nd):
                 return softmax(x, axis)
-            if x.device.type != "cpu":
+            if not x.is_cpu:  # (not x.device: it builds a device object, 0.4 us)
                 return NotImplemented
             mode = eager_mode(x)
             if mode == "plain":
