@@ -83,3 +83,16 @@ def test_a_failing_import_keeps_waiting(framework, tmp_path: Path) -> None:  # t
     importlib.invalidate_caches()
     importlib.import_module(name)
     assert seen == [1]
+
+
+def test_not_from_inside_the_modules_own_import(framework) -> None:  # type: ignore[no-untyped-def]
+    # xpsoftmax imported by the framework's own import: the module is half made,
+    # nothing runs (the adapter's first call does the work)
+    body = (
+        "SEEN = []\n"
+        "from xpsoftmax.backends import when_imported\n"
+        "when_imported(__name__, lambda: SEEN.append(1))\n"
+    )
+    name = framework("xps_fake_fw5", body)
+    module = importlib.import_module(name)
+    assert module.SEEN == [] and name not in _import_hook._waiting

@@ -30,14 +30,21 @@ _waiting: dict[str, list[Callable[[], None]]] = {}
 
 
 def when_imported(name: str, fn: Callable[[], None]) -> None:
-    """Call ``fn()`` now if top-level module ``name`` is imported, else right after it is."""
+    """Call ``fn()`` now if top-level module ``name`` is imported, else right after it is.
+
+    Not at all where ``name`` is being imported now (this is called from
+    inside its import): its import began before any finder could wrap it, and
+    the module is half made; the adapter's first call does the work then.
+    """
     with _lock:
-        if name not in sys.modules:
+        module = sys.modules.get(name)
+        if module is None:
             _waiting.setdefault(name, []).append(fn)
             if not any(isinstance(f, _Finder) for f in sys.meta_path):
                 sys.meta_path.insert(0, _Finder())
             return
-    _call(name, fn)
+    if not getattr(getattr(module, "__spec__", None), "_initializing", False):
+        _call(name, fn)
 
 
 def _call(name: str, fn: Callable[[], None]) -> None:
