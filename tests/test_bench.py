@@ -335,3 +335,39 @@ def test_frameworks_take_turns_not_calls() -> None:
     assert set(groups) == {"numpy", "torch", "jax"}
     numpy_calls = [c for c in calls if c.split("/")[0] in ("numpy", "dask")]
     assert {"numpy/a", "numpy/b", "dask/a"} == set(numpy_calls)
+
+
+def test_bench_small_fwd_bwd_and_first_call_goals() -> None:
+    rows = [
+        _row("torch", "xpsoftmax[auto] fwd+bwd", "xpsoftmax", "log_softmax", (64, 10), "float32",
+             6e-5, mode="grad", vs_anchor=1.4),
+        _row("torch", "xpsoftmax[auto] fwd+bwd", "xpsoftmax", "log_softmax", bench.GRAD, "float32",
+             0.01, mode="grad", vs_anchor=1.3),
+        _row("torch", "xpsoftmax[auto] first fwd+bwd", "xpsoftmax", "logsumexp", (64, 10),
+             "float32", 0.25, mode="first", vs_anchor=20.0),
+        _row("torch", "torch.logsumexp first fwd+bwd", "anchor", "logsumexp", (64, 10),
+             "float32", 0.0125, mode="first"),
+    ]  # fmt: skip
+    gs = {g["goal"]: (round(g["value"], 6), g["limit"], g["holds"]) for g in bench.goals(rows)}
+    assert gs == {
+        # small shapes: within 1.5x; the large one keeps its 1.2x
+        "torch log_softmax fwd+bwd auto / torch (64x10 f32)": (1.4, 1.5, True),
+        "torch log_softmax fwd+bwd auto / torch (2048x2048 f32)": (1.3, 1.2, False),
+        "torch logsumexp first fwd+bwd call of a process (64x10 f32)": (250.0, 100.0, False),
+    }
+
+
+def test_bench_first_call_runs_in_fresh_processes() -> None:
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from xpsoftmax.bench.timing import time_first_calls
+
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    rows = time_first_calls(bench.FIRST_CALL, x, "logsumexp", repeat=1)
+    assert [(r.subject, r.role, r.mode) for r in rows] == [
+        ("xpsoftmax[auto] first fwd+bwd", "xpsoftmax", "first"),
+        ("torch.logsumexp first fwd+bwd", "anchor", "first"),
+    ]
+    assert all(len(r.times_s) == 1 and 0 < r.median_s < 60 for r in rows)
+    assert rows[0].vs_anchor == rows[0].median_s / rows[1].median_s
