@@ -57,6 +57,13 @@ def mp_softmax(x, axis: int = -1) -> np.ndarray:
     return np.moveaxis(np.array(out).reshape(moved.shape), -1, axis)
 
 
+def mp_logmeanexp(x, axis: int = -1) -> np.ndarray:
+    moved, rows = _slices(x, axis)
+    return np.array([float(_lse_row(r) - mpmath.log(len(r))) for r in rows]).reshape(
+        moved.shape[:-1]
+    )
+
+
 def cond(func: str, x, axis: int = -1) -> np.ndarray:
     """The factor k of the bound above, per output element."""
     with np.errstate(invalid="ignore", divide="ignore"):

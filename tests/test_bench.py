@@ -449,3 +449,46 @@ def test_profiler_lines_are_dropped_and_other_stderr_kept(
 
     torch_peak(torch.ones(64, 64).clone)
     assert "profiler_" not in capfd.readouterr().err
+
+
+def test_bench_small_fwd_bwd_and_first_call_goals() -> None:
+    def grad(subject: str, role: str, shape: tuple[int, ...], median_s: float) -> bench.Result:
+        return bench.Result("torch", subject, role, "auto" if role == "xpsoftmax" else None,
+                            "log_softmax", f"fwd+bwd {shape}", shape, "float32", median_s,
+                            _reps(median_s), mode="grad")  # fmt: skip
+
+    rows = [
+        grad("xpsoftmax[auto] fwd+bwd", "xpsoftmax", (64, 10), 6e-5),
+        grad("torch.log_softmax fwd+bwd", "anchor", (64, 10), 6e-5 / 1.4),
+        grad("xpsoftmax[auto] fwd+bwd", "xpsoftmax", bench.GRAD, 0.013),
+        grad("torch.log_softmax fwd+bwd", "anchor", bench.GRAD, 0.01),
+        _row("torch", "xpsoftmax[auto] first fwd+bwd", "xpsoftmax", "logsumexp", (64, 10),
+             "float32", 0.25, mode="first", vs_anchor=20.0),
+        _row("torch", "torch.logsumexp first fwd+bwd", "anchor", "logsumexp", (64, 10),
+             "float32", 0.0125, mode="first"),
+    ]  # fmt: skip
+    rows[0].vs_anchor, rows[2].vs_anchor = 1.4, 1.3
+    gs = {g["goal"]: (round(g["value"], 6), g["limit"], g["holds"]) for g in bench.goals(rows)}
+    assert gs == {
+        # small shapes: within 1.5x; the large one keeps its 1.2x
+        "torch log_softmax fwd+bwd auto / torch (64x10 f32)": (1.4, 1.5, True),
+        "torch log_softmax fwd+bwd auto / torch (2048x2048 f32)": (1.3, 1.2, False),
+        # judged on its own repetitions (fresh processes), 247.5-252.5 ms
+        "torch logsumexp first fwd+bwd call of a process (64x10 f32)": (250.0, 100.0, False),
+    }
+
+
+def test_bench_first_call_runs_in_fresh_processes() -> None:
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from xpsoftmax.bench.timing import time_first_calls
+
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    rows = time_first_calls(bench.FIRST_CALL, x, "logsumexp", repeat=1)
+    assert [(r.subject, r.role, r.mode) for r in rows] == [
+        ("xpsoftmax[auto] first fwd+bwd", "xpsoftmax", "first"),
+        ("torch.logsumexp first fwd+bwd", "anchor", "first"),
+    ]
+    assert all(len(r.times_s) == 1 and 0 < r.median_s < 60 for r in rows)
+    assert rows[0].vs_anchor == rows[0].median_s / rows[1].median_s

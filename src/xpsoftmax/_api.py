@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal, TypeVar, overload
 
@@ -26,7 +27,8 @@ def _fast_path(x: Any) -> Any:
     if fast is _NOT_LOOKED_UP:
         backend = backends.backend_of(x)
         fast = None if backend is None else getattr(backend, "fast_path", lambda t: None)(t)
-        if issubclass(t, (np.ma.MaskedArray, np.matrix)):
+        # (np.ma is imported on first use: not for other libraries' arrays)
+        if issubclass(t, np.ndarray) and issubclass(t, (np.ma.MaskedArray, np.matrix)):
             fast = None  # see _numpy_subclass
         _fast_by_type[t] = fast
     return fast
@@ -621,3 +623,17 @@ def logmeanexp(
 # sets, so AutoGraph calls these as they are.
 for _public in (softmax, log_softmax, logsumexp, logmeanexp):
     _public.autograph_info__ = frozenset()  # type: ignore[attr-defined]
+
+
+def _prepare(backend: Backend) -> None:
+    for x in backend.prepare():
+        _fast_path(x)
+
+
+# An adapter that prepares does so the moment its framework is imported (now,
+# if it is): torch.export.load of a saved program names the operators
+# torch.ops.xpsoftmax.*, and torch.compile must not trace what a process's
+# first call imports and caches (its fullgraph mode fails there).
+for _backend in backends.BACKENDS:
+    if type(_backend).prepare is not Backend.prepare and _backend.module is not None:
+        backends.when_imported(_backend.module, functools.partial(_prepare, _backend))

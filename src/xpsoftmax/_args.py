@@ -110,7 +110,9 @@ def _index(a: Any) -> int:
     if isinstance(a, bool):
         raise TypeError(f"axis entries must be integers, got the bool {a!r}")
     try:
-        return operator.index(a)
+        # int(): an axis is the graph's structure, so a symbolic integer (a
+        # torch.compile(dynamic=True) argument) is fixed to its value here
+        return int(operator.index(a))
     except TypeError:
         raise TypeError(
             f"axis must be an int, a tuple of ints or None, got {a!r} ({type(a).__name__})"

@@ -99,6 +99,12 @@ class Ops:
         xp = self.xp
         return xp.asarray(value, dtype=like.dtype, device=_device(like))
 
+    def count(self, x: Array, axes: tuple[int, ...]) -> Array:
+        """The number of entries of each slice over ``axes``, as a scalar array
+        like ``x``.  An override keeps a size that a tracer holds symbolic
+        (torch's) symbolic: ``float()`` of it would fix the graph to one size."""
+        return self.scalar(float(math.prod(x.shape[a] for a in axes)), x)
+
 
 def _device(a: Array) -> Any:
     # the standard's ``.device`` attribute; array-api-compat adds it where a
@@ -489,7 +495,7 @@ def logmeanexp(
     xp = ops.xp
     _, _, shift, log_norm = _log_normalizer(x, axes, mask, ops, keep_z=False)
     if mask is None:
-        n = ops.scalar(float(math.prod(x.shape[a] for a in axes)), x)
+        n = ops.count(x, axes)
     else:
         n = xp.sum(xp.astype(mask, x.dtype), axis=axes, keepdims=True)
     n_safe = xp.where(n > 0, n, ops.scalar(1.0, x))

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from ._base import FUNCS, Backend, Call, run_core
+from ._import_hook import when_imported
 from .cupy import CupyBackend
 from .dask import DaskBackend
 from .generic import GenericBackend, MarrayBackend, NdonnxBackend, SparseBackend, StrictBackend
@@ -30,6 +31,7 @@ __all__ = [
     "backend_of",
     "by_name",
     "run_core",
+    "when_imported",
 ]
 
 NUMPY = NumpyBackend()

@@ -111,6 +111,13 @@ class Backend:
             ns = self._namespace = importlib.import_module(self.namespace_module)
         return ns
 
+    def prepare(self) -> tuple[Array, ...]:
+        """Run once this backend's module is imported, before any call (see
+        :func:`.when_imported`; adapters with nothing to prepare keep this).
+        Returns sample arrays, one of each common array type, for the
+        dispatch caches to learn."""
+        return ()
+
     def device_name(self, device: Any) -> str:
         return str(device)
 

@@ -1,17 +1,22 @@
 """xpsoftmax's accurate kernels as torch operators: ``torch.ops.xpsoftmax.*``.
 
-Three operators, defined with ``torch.library.custom_op`` the first time a
-torch tensor reaches xpsoftmax (this module imports torch; nothing imports it
-before torch is in use)::
+Three operators, defined with ``torch.library.custom_op`` as soon as both
+torch and xpsoftmax are imported (this module imports torch; xpsoftmax imports
+it from a post-import hook on torch, :meth:`.torch.TorchBackend.prepare`)::
 
     xpsoftmax::softmax(Tensor x, int[] dims) -> Tensor
     xpsoftmax::log_softmax(Tensor x, int[] dims) -> Tensor
     xpsoftmax::logsumexp(Tensor x, int[] dims, bool keepdim) -> Tensor
 
-Each has a fake (meta) implementation for ``torch.compile``/``torch.export``,
-an analytic backward (``register_autograd``; softmax and log_softmax need
-only their output, logsumexp ``grad * exp(x - out)``), written in
-differentiable torch ops so double backward works, and a vmap rule.
+Each has a fake (meta) implementation for ``torch.compile``/``torch.export``
+(no size test: a graph's sizes may be symbolic), an analytic backward
+(``register_autograd``; softmax and log_softmax need only their output,
+logsumexp ``grad * exp(x - out)``), written in differentiable torch ops so
+double backward works, a vmap rule, and a decomposition into standard torch
+ops in ``torch._decomp``'s table (:mod:`._torch_graph`).  An eager call
+with autograd runs the kernel and the same backward through an
+``autograd.Function`` (:func:`kernel_with_grad`), without the operator's
+dispatch.
 
 The kernels, by device:
 
@@ -37,17 +42,22 @@ log1p form), so the results are the portable code's, within rounding.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .. import _core
+from . import NUMPY, _torch_graph
 from ._base import Call, run_core
+from .numpy import MIN_BLOCKED_BYTES
 
 _FLOAT = (torch.float32, torch.float64)
+_np_small = NUMPY.fast_path(np.ndarray)
 
 
 def _check(x: Tensor, dims: Sequence[int], name: str) -> None:
@@ -58,7 +68,9 @@ def _check(x: Tensor, dims: Sequence[int], name: str) -> None:
     nd = x.dim()
     if not dims:
         raise ValueError(f"xpsoftmax::{name}: dims must name at least one dimension")
-    if list(dims) != sorted(set(dims)) or not all(0 <= d < max(nd, 1) for d in dims):
+    # no set(): a symbolic dim (torch.compile) is unhashable
+    ordered = all(a < b for a, b in itertools.pairwise(dims))
+    if not ordered or not all(0 <= d < max(nd, 1) for d in dims):
         raise ValueError(
             f"xpsoftmax::{name}: dims={list(dims)} must be sorted, distinct and in "
             f"[0, {max(nd, 1)}) for a tensor of {nd} dimensions"
@@ -103,6 +115,39 @@ def _numpy_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) ->
     # the fake kernels promise contiguous results (NumPy's small-array path
     # keeps a transposed input's layout)
     return t if t.is_contiguous() else t.contiguous()
+
+
+def _small_numpy(func: str, x: Tensor, dim: int) -> Any:
+    """NumPy's path for small plain arrays (its ``fast_path``: the core's
+    arithmetic, bit for bit, in a handful of ufunc calls) on a small CPU
+    float32/float64 tensor's memory over ``dim``, or NotImplemented: on a (4, 8)
+    tensor the general core costs ~30 us, this ~5 us.  The result is wrapped,
+    not copied."""
+    if x.numel() * x.element_size() >= MIN_BLOCKED_BYTES:
+        return NotImplemented
+    out = _np_small(func, x.detach().numpy() if x.requires_grad else x.numpy(), dim)
+    if out is NotImplemented:
+        return out
+    t = torch.from_numpy(out)
+    # the operators promise contiguous results
+    return t if t.is_contiguous() else t.contiguous()
+
+
+def small_kernel(func: str, x: Tensor, dim: int) -> Any:
+    """:func:`kernel` on a CPU float32/float64 tensor over one dim where NumPy's
+    small-array path serves it, else NotImplemented (for the eager fast path)."""
+    if _native_serves(func, x, (dim,)):
+        return NotImplemented
+    return _small_numpy(func, x, dim)
+
+
+def eager_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
+    """What an eager call computes: :func:`small_kernel` where it serves, else :func:`kernel`."""
+    if len(dims) == 1 and not keepdim and x.is_cpu and x.dtype in _FLOAT:
+        out = small_kernel(func, x, dims[0])
+        if out is not NotImplemented:
+            return out
+    return kernel(func, x, dims, keepdim)
 
 
 #: slices whose log-normaliser L = log(sum(exp(x - max))) is at least this keep
@@ -252,7 +297,7 @@ def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -
     if x.dim() == 0:
         # one element, its own slice: the kernels reduce over a length-1 axis
         return kernel(func, x.reshape(1), (0,), False).reshape(())
-    if x.device.type == "cpu" and x.dtype in _FLOAT:
+    if x.is_cpu and x.dtype in _FLOAT:
         if _native_serves(func, x, dims):
             return _checked_native(func, x, keepdim)
         return _numpy_kernel(func, x, dims, keepdim)
@@ -348,7 +393,7 @@ def _softmax_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         return grad * 0.0, None  # softmax of one element is 1: no dependence
     if len(dims) == 1:
         # torch's own fused backward (differentiable: double backward works)
-        return torch.ops.aten._softmax_backward_data(grad, out, dims[0], out.dtype), None
+        return torch._softmax_backward_data(grad, out, dims[0], out.dtype), None
     return out * (grad - (grad * out).sum(dims, keepdim=True)), None
 
 
@@ -358,7 +403,7 @@ def _log_softmax_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
     if out.dim() == 0:
         return grad * 0.0, None
     if len(dims) == 1:
-        return torch.ops.aten._log_softmax_backward_data(grad, out, dims[0], out.dtype), None
+        return torch._log_softmax_backward_data(grad, out, dims[0], out.dtype), None
     return grad - out.exp() * grad.sum(dims, keepdim=True), None
 
 
@@ -385,6 +430,48 @@ def _logsumexp_backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
 softmax.register_autograd(_softmax_backward, setup_context=_setup_out)
 log_softmax.register_autograd(_log_softmax_backward, setup_context=_setup_out)
 logsumexp.register_autograd(_logsumexp_backward, setup_context=_setup_lse)
+
+_BACKWARD = {
+    "softmax": _softmax_backward,
+    "log_softmax": _log_softmax_backward,
+    "logsumexp": _logsumexp_backward,
+}
+
+
+class _KernelWithGrad(torch.autograd.Function):
+    """An operator's kernel and its backward, for an eager call that autograd
+    records: what the operator does there, without its dispatch.
+
+    custom_op's autograd wrapper costs tens of microseconds a call, and its
+    first call imports torch._dynamo (its kernels are wrapped to be skipped by
+    torch.compile): a second or more, on a process's first call.  The
+    backward is the operator's own (the same functions), so gradients agree
+    bit for bit.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
+        out = eager_kernel(func, x, dims, keepdim)
+        ctx.func, ctx.dims, ctx.keepdim = func, dims, keepdim
+        ctx.save_for_backward(*((x, out) if func == "logsumexp" else (out,)))
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Any, ...]:
+        return None, _BACKWARD[ctx.func](ctx, grad)[0], None, None
+
+
+#: ``Function.apply`` without its Python prelude, which walks the arguments as
+#: a pytree to unwrap dead functorch wrappers on every call:
+#: :func:`kernel_with_grad` serves only calls with no functorch transform
+#: active, where that has nothing to do
+_apply = super(torch.autograd.Function, _KernelWithGrad).apply
+
+
+def kernel_with_grad(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
+    """:func:`kernel` on ``x`` with the operator's backward recorded by autograd
+    (eager, no ``torch.func`` transform active: see :func:`.torch.eager_mode`)."""
+    return _apply(func, x, dims, keepdim)
 
 
 # -- vmap: the batch dimension becomes dim 0, the reduced dims shift by one ------------
@@ -424,3 +511,5 @@ OPS = {
     "log_softmax": torch.ops.xpsoftmax.log_softmax.default,
     "logsumexp": torch.ops.xpsoftmax.logsumexp.default,
 }
+
+_torch_graph.register_decompositions(OPS)

@@ -7,14 +7,25 @@ of a large CPU tensor, where torch's kernel walks the tensor in strides
 several dims go to the operators ``torch.ops.xpsoftmax.*``
 (:mod:`._torch_ops`: the NumPy run path on a CPU tensor's memory, the fused
 CUDA kernel), which autograd, ``torch.compile`` and ``torch.func`` see as
-operators with an analytic backward.  A plain eager call that records no
-graph calls the operator's kernel directly: the operator's Python dispatch
-costs ~10 us a call.
+operators with an analytic backward.  A plain eager call calls the
+operator's kernel directly, through an ``autograd.Function`` with the
+operator's backward where autograd records it: the operator's Python
+dispatch costs ~10 us a call.
+
+Where a tracer records a graph (:func:`capturing`: ``torch.compile``,
+``torch.export``, ``jit.trace``, the ONNX exporters), no route depends on a
+size: the graph must hold for every input size, and a size test on a
+symbolic size would be a guard.  softmax over one dim is ``torch.softmax``,
+the rest the operators, except under ONNX export (no ONNX translation of the
+operators): the portable code, in the form of :mod:`._torch_graph` that ONNX
+runtimes evaluate accurately.  :meth:`TorchBackend.prepare` defines the
+operators as soon as torch is imported (``torch.export.load`` needs them).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from .. import _core
@@ -35,25 +46,50 @@ def torch_ops() -> Any:
     return _torch_ops
 
 
-def plain_eager(x: Any) -> bool:
-    """True where calling the kernel directly is what the operator would do.
+def capturing() -> bool:
+    """True while a tracer records a graph (``torch.compile``, ``torch.export``
+    and torch.onnx's exporter on it, ``torch.jit.trace`` and the TorchScript
+    ONNX exporter on it): a route chosen by size would fix the graph to
+    that size."""
+    import torch
 
-    That is: eager (no ``torch.compile``, ``jit.trace``, ``torch.func``
-    transform or dispatch/function mode that must see the operator), a plain
-    tensor (subclasses dispatch through the operator), and no graph to record.
+    return torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None
+
+
+def onnx_exporting() -> bool:
+    """True inside ``torch.onnx.export`` (either exporter)."""
+    onnx = sys.modules.get("torch.onnx")
+    return onnx is not None and bool(onnx.is_in_onnx_export())
+
+
+def deploying() -> bool:
+    """True where the graph leaves torch (``torch.export``, ONNX): its
+    log1p and expm1 take :mod:`._torch_graph`'s accurate formulations."""
+    import torch
+
+    return torch.compiler.is_exporting() or onnx_exporting()
+
+
+def eager_mode(x: Any) -> str | None:
+    """How an operator's call on ``x`` runs: ``"plain"`` (its kernel: nothing
+    to record), ``"grad"`` (its kernel with its backward, as an
+    ``autograd.Function``: autograd records the call), or None (the operator
+    itself, which a tracer, a ``torch.func`` transform, a dispatch or
+    function mode, or a tensor subclass must see).
     """
     import torch
 
     C = torch._C
-    return (
-        not torch.compiler.is_compiling()
-        and type(x) is torch.Tensor
-        and not (x.requires_grad and torch.is_grad_enabled())
-        and not C._are_functorch_transforms_active()
-        and C._len_torch_dispatch_stack() == 0
-        and not C._is_torch_function_mode_enabled()
-        and C._get_tracing_state() is None
-    )
+    if (
+        torch.compiler.is_compiling()
+        or type(x) is not torch.Tensor
+        or C._are_functorch_transforms_active()
+        or C._len_torch_dispatch_stack() != 0
+        or C._is_torch_function_mode_enabled()
+        or C._get_tracing_state() is not None
+    ):
+        return None
+    return "grad" if x.requires_grad and torch.is_grad_enabled() else "plain"
 
 
 #: softmax over a dim other than the last of a contiguous CPU float32/float64
@@ -78,12 +114,16 @@ def softmax_op_serves(x: Any, dim: int) -> bool:
     """Whether "auto" sends softmax of ``x`` over ``dim`` (non-negative) to the
     operator rather than ``torch.softmax`` (see :data:`SOFTMAX_OP_MIN_BYTES`).
 
-    Only eager CPU calls: under ``torch.compile`` torch.softmax is what
-    Inductor fuses, and under ``torch.func`` transforms it composes as is.
+    Only eager CPU calls: a graph holds torch.softmax for every size (it is
+    what Inductor fuses), and under ``torch.func`` transforms it composes as is.
     """
-    size = x.element_size()
-    if x.numel() * size < SOFTMAX_OP_MIN_BYTES or dim == x.dim() - 1:
-        return False  # the size first: small calls ask on every call
+    # the last dim first (the common call asks on every call), then no size
+    # test where a tracer records (a symbolic size compared is a guard)
+    if dim == x.dim() - 1 or capturing():
+        return False
+    size, numel = x.element_size(), x.numel()
+    if type(numel) is not int or numel * size < SOFTMAX_OP_MIN_BYTES:
+        return False
     import torch
 
     n = x.shape[dim]
@@ -93,7 +133,6 @@ def softmax_op_serves(x: Any, dim: int) -> bool:
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and x.is_contiguous()
-        and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
     )
 
@@ -115,11 +154,14 @@ def func_transform_gap() -> str | None:
     return "a torch.func transform other than vmap is active"
 
 
-def run_op(func: str, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    """``torch.ops.xpsoftmax.<func>`` on ``x`` (its kernel, where plain eager)."""
+def run_op(func: str, x: Any, axes: tuple[int, ...], keepdims: bool, mode: str | None) -> Any:
+    """``torch.ops.xpsoftmax.<func>`` on ``x``, or its kernel where ``mode``
+    (:func:`eager_mode`) says so."""
     ops = torch_ops()
-    if plain_eager(x):
+    if mode == "plain":
         return ops.kernel(func, x, axes, keepdims)
+    if mode == "grad":
+        return ops.kernel_with_grad(func, x, axes, keepdims)
     op = ops.OPS[func]
     return op(x, list(axes), keepdims) if func == "logsumexp" else op(x, list(axes))
 
@@ -142,7 +184,23 @@ class TorchBackend(Backend):
     # op_gap)
     auto_native_funcs = frozenset({"softmax"})
 
+    def prepare(self) -> tuple[Any, ...]:
+        """Define the operators (and their decompositions) and import what a
+        first call would: ``torch.export.load`` of a saved program needs the
+        operators, and ``torch.compile`` must not trace a first call's
+        imports (its fullgraph mode fails on them)."""
+        import torch
+
+        torch_ops()  # which imports ._torch_graph (the graph namespaces)
+        self.import_namespace()
+        empty = torch.empty(0)
+        return empty, torch.nn.Parameter(empty)
+
     def ops(self, xp: Any) -> _core.Ops:
+        if capturing():
+            from . import _torch_graph
+
+            return _torch_graph.graph_ops(deploying())
         return TorchOps(xp)
 
     def devices(self) -> list[Any]:
@@ -191,48 +249,39 @@ class TorchBackend(Backend):
         :func:`run_op`); the rest (CUDA tensors, every error) goes through the
         general checks.
         """
-        import numpy as np
         import torch
-
-        from . import NUMPY
-        from .numpy import MIN_BLOCKED_BYTES
 
         ok = (torch.float32, torch.float64)
         softmax = torch.softmax
-        from_numpy = torch.from_numpy
-        # NumPy's own fast path for small plain arrays (the core's arithmetic,
-        # bit for bit, in a handful of ufunc calls): on a (4, 8) tensor the
-        # operator's kernel spends ~30 us in the general core, this ~5 us
-        np_small = NUMPY.fast_path(np.ndarray)
-        native_serves = torch_ops()._native_serves  # torch's checked kernels
+        # NumPy's own fast path for small plain arrays on the tensor's memory
+        # (the core's arithmetic, bit for bit, in a handful of ufunc calls):
+        # on a (4, 8) tensor the operator's kernel spends ~30 us in the
+        # general core, this ~5 us
+        small, with_grad = torch_ops().small_kernel, torch_ops().kernel_with_grad
         op_serves = softmax_op_serves
 
         def fast(func: str, x: Any, axis: int) -> Any:
             if x.dtype not in ok:
                 return NotImplemented
-            nd = x.ndim
-            if nd == 0 or not -nd <= axis < nd or x.numel() == 0:
+            nd, n = x.ndim, x.numel()
+            # a size that is not an int is a tracer's (symbolic, or under
+            # jit.trace a tensor): not compared, the routes below hold for any
+            if nd == 0 or not -nd <= axis < nd or (type(n) is int and n == 0):
                 return NotImplemented
             if func == "softmax" and not op_serves(x, axis % nd):
                 return softmax(x, axis)
-            if x.device.type != "cpu":
+            if not x.is_cpu:  # (not x.device: it builds a device object, 0.4 us)
                 return NotImplemented
-            if (
-                x.numel() * x.element_size() < MIN_BLOCKED_BYTES
-                and plain_eager(x)
-                and not native_serves(func, x, (axis % nd,))
-            ):
-                # what the operator's kernel would compute, on the tensor's
-                # memory (a view; the result is wrapped, not copied)
-                a = x.detach().numpy() if x.requires_grad else x.numpy()
-                out = np_small(func, a, axis)
+            mode = eager_mode(x)
+            if mode == "plain":
+                out = small(func, x, axis % nd)
                 if out is not NotImplemented:
-                    t = from_numpy(out)
-                    # the operators promise contiguous results
-                    return t if t.is_contiguous() else t.contiguous()
-            if func_transform_gap() is not None:
+                    return out
+            elif mode == "grad":
+                return with_grad(func, x, (axis % nd,), False)
+            elif func_transform_gap() is not None or onnx_exporting():
                 return NotImplemented
-            return run_op(func, x, (axis % nd,), False)
+            return run_op(func, x, (axis % nd,), False, mode)
 
         return fast
 
@@ -245,6 +294,8 @@ class TorchBackend(Backend):
         if call.func == "softmax" and len(call.axes) == 1:
             if not softmax_op_serves(call.x, call.axes[0]):
                 return "torch.softmax is as accurate, and here as fast"
+        if onnx_exporting():
+            return "torch.onnx has no translation of the operators (the portable code has one)"
         gap = func_transform_gap()
         if gap is not None:
             return gap
@@ -276,7 +327,7 @@ class TorchBackend(Backend):
 
     def run_auto(self, call: Call, xp: Any) -> Any:
         if self.op_gap(call) is None:
-            return run_op(call.func, call.x, call.axes, call.keepdims)
+            return run_op(call.func, call.x, call.axes, call.keepdims, eager_mode(call.x))
         return super().run_auto(call, xp)
 
     # -- the losses: torch's own as impl="native" (see ._torch_losses) -----------------

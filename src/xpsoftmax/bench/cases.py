@@ -12,6 +12,9 @@ dtype of the run (unless it names its own) and every function:
 * ``"loss"``: forward + backward of a loss with class indices (``mean``):
   xpsoftmax's against the backend's own (torch's ``F.cross_entropy``, optax's
   under ``jit``), timed like ``"grad"``.
+* ``"first"``: a process's first forward + backward (torch): each repetition
+  a fresh process that imports torch and xpsoftmax, then times one
+  ``f(x).sum().backward()`` (xpsoftmax's and torch's in processes of their own).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 FUNCS = ("softmax", "log_softmax", "logsumexp")
 #: the losses the "loss" cases time (their own functions: never the softmax cases')
 LOSS_FUNCS = ("cross_entropy",)
-MODES = ("call", "grad", "dask", "loss")
+MODES = ("call", "grad", "dask", "loss", "first")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ TINY, SMALL, LARGE, LARGE_3D, GRAD = (4, 8), (64, 100), (4096, 4096), (64, 256, 
 #: of float32) and a small classifier's batch
 CE_LARGE, CE_SMALL = (8192, 32768), (64, 10)
 CE_BACKENDS = ("torch", "jax")
+#: forward + backward of a classifier's logits and a small layer's (issue 28),
+#: where a call's fixed cost is most of the time
+GRAD_SMALL = ((64, 10), (256, 1024))
 #: a GPU's large input (1 GiB in float32): 64 MiB passes in tens of microseconds
 #: there, where launch latency still counts; GPU goals prefer this shape
 GPU_LARGE = (16384, 16384)
@@ -74,6 +80,10 @@ def off_axis(base: str, axis: int | tuple[int, ...]) -> str:
 
 
 LAYOUTS_3D: tuple[int | tuple[int, ...], ...] = (0, 1, (0, 1), (1, 2))
+#: a process's first forward + backward (issue 28: it imported torch._dynamo)
+FIRST_CALL = BenchCase(
+    "first fwd+bwd", GRAD_SMALL[0], mode="first", backends=("torch",), dtypes=("float32",)
+)
 
 GRID: tuple[BenchCase, ...] = (
     BenchCase("tiny", TINY),
@@ -90,6 +100,8 @@ GRID: tuple[BenchCase, ...] = (
               dtypes=("float32",)),
     BenchCase("cross-entropy large", CE_LARGE, mode="loss", backends=CE_BACKENDS,
               dtypes=("float32",)),
+    *(BenchCase("fwd+bwd small", s, mode="grad", backends=("torch",)) for s in GRAD_SMALL),
+    FIRST_CALL,
     BenchCase(DASK_CASE, DASK_LARGE, mode="dask", dtypes=("float32",)),
 )  # fmt: skip
 QUICK_GRID: tuple[BenchCase, ...] = (
@@ -100,6 +112,8 @@ QUICK_GRID: tuple[BenchCase, ...] = (
     BenchCase("3-D", (16, 64, 256), backends=("numpy",)),
     BenchCase(off_axis("3-D", (0, 1)), (16, 64, 256), (0, 1), backends=("numpy",)),
     BenchCase("fwd+bwd", (256, 1024), mode="grad", backends=("torch", "jax")),
+    BenchCase("fwd+bwd small", GRAD_SMALL[0], mode="grad", backends=("torch",)),
+    FIRST_CALL,
     BenchCase("cross-entropy small", CE_SMALL, mode="loss", backends=CE_BACKENDS,
               dtypes=("float32",)),
     BenchCase("cross-entropy", (1024, 8192), mode="loss", backends=CE_BACKENDS,

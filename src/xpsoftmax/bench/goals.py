@@ -19,6 +19,7 @@ from .cases import (
     DASK_CASE,
     FUNCS,
     GPU_LARGE,
+    GRAD_SMALL,
     LARGE,
     LARGE_3D,
     SMALL,
@@ -65,13 +66,15 @@ def goals(results: list[Result], quick: bool = False) -> list[dict[str, Any]]:
         unit: str = "x",
         rows: tuple[Result | None, Result | None] | None = None,
         overhead: bool = False,
+        samples: list[float] | None = None,
     ) -> None:
         """``rows``: the two timed rows whose paired repetitions give the value
         (their ratio, or their difference for an ``overhead`` in us); None for
-        a measurement that does not scatter (memory)."""
+        a measurement that does not scatter (memory); ``samples``: the value's own
+        repetitions, for a goal on one row's time (no pairing)."""
         if value is None:
             return
-        pairs = None
+        pairs = samples
         if rows is not None:
             a, b = rows
             pairs = [] if a is None or b is None else paired(a.times_s, b.times_s, overhead)
@@ -181,11 +184,19 @@ def _torch_goals(results: list[Result], add: Callable[..., None], backend: str) 
                 add(f"{backend} {func} auto overhead on (4, 8) {_SHORT[dtype]}",
                     (r.median_s - a.median_s) * 1e6, 2.0, unit="us", rows=(r, a),
                     overhead=True)  # fmt: skip
-            r = _find(results, backend=backend, role="xpsoftmax", func=func, dtype=dtype,
-                      mode="grad")  # fmt: skip
-            if r is not None:
-                add(f"{backend} {func} fwd+bwd auto / torch ({_where(r)})", r.vs_anchor, 1.20,
-                    rows=_vs(results, r))  # fmt: skip
+    for r in results:
+        if not _is(r, backend=backend, role="xpsoftmax"):
+            continue
+        if r.mode == "grad" and r.vs_anchor is not None:
+            # small shapes: the fixed cost of a recorded call (issue 28)
+            limit = 1.5 if r.shape in GRAD_SMALL else 1.20
+            add(f"{backend} {r.func} fwd+bwd auto / torch ({_where(r)})", r.vs_anchor, limit,
+                rows=_vs(results, r))  # fmt: skip
+        if r.mode == "first":
+            # each repetition a fresh process: judged on the repetitions themselves
+            add(f"{backend} {r.func} first fwd+bwd call of a process ({_where(r)})",
+                r.median_s * 1e3, 100.0, unit="ms",
+                samples=[t * 1e3 for t in r.times_s])  # fmt: skip
 
 
 def _jax_goals(results: list[Result], add: Callable[..., None]) -> None:

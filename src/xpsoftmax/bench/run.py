@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick",
         action="store_true",
         help="a small grid (tiny, small, 2048x2048 over both axes, a small 3-D over a "
-        "tuple of axes, fwd+bwd on 256x1024; no Dask throughput case); its timings judge "
-        "no goal",
+        "tuple of axes, fwd+bwd on 256x1024 and 64x10, a first fwd+bwd call; no Dask "
+        "throughput case); its timings judge no goal",
     )
     parser.add_argument(
         "--dtypes",

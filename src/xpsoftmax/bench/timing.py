@@ -301,6 +301,57 @@ def available(names: list[str]) -> dict[str, str | None]:
     return out
 
 
+#: one first call, in a fresh process: argv is the input (.npy), the function,
+#: and whose ("xpsoftmax" or "torch"); prints the seconds it took.  Both
+#: import torch and xpsoftmax before the clock starts.
+_FIRST_CALL = """
+import sys, time
+import numpy as np, torch, xpsoftmax
+path, func, whose = sys.argv[1:]
+x = torch.from_numpy(np.load(path)).requires_grad_()
+f = getattr(xpsoftmax, func) if whose == "xpsoftmax" else lambda v: getattr(torch, func)(v, -1)
+t0 = time.perf_counter()
+f(x).sum().backward()
+print(time.perf_counter() - t0)
+"""
+
+
+def time_first_calls(case: BenchCase, x: Any, func: str, repeat: int) -> list[Result]:
+    """A process's first ``f(x).sum().backward()`` on torch CPU tensors,
+    xpsoftmax's and torch's: each repetition starts a fresh process for each,
+    alternating which goes first; medians."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+
+    # (whose, label, role, impl)
+    whose = [
+        ("xpsoftmax", "xpsoftmax[auto]", "xpsoftmax", "auto"),
+        ("torch", f"torch.{func}", "anchor", None),
+    ]
+    times: list[list[float]] = [[] for _ in whose]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.npy")
+        np.save(path, x)
+        for r in range(repeat):
+            for k in range(len(whose)):
+                i = (k + r) % len(whose)
+                cmd = [sys.executable, "-c", _FIRST_CALL, path, func, whose[i][0]]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                times[i].append(float(out.stdout.split()[-1]))
+    shape, dtype = tuple(case.shape), str(x.dtype)
+    rows = []
+    for (_, label, role, impl), t in zip(whose, times, strict=True):
+        rows.append(Result("torch", f"{label} first fwd+bwd", role, impl, func, case.name,
+                           shape, dtype, statistics.median(t), t, axis=case.axis,
+                           mode=case.mode))  # fmt: skip
+    _ratios(rows)
+    return rows
+
+
 def _dask_case_runs(backends: dict[str, str | None], devices: str) -> bool:
     return devices in ("all", "cpu") and all(backends.get(b, "") is None for b in ("numpy", "dask"))
 
@@ -340,6 +391,9 @@ def run_grid(
         if throughput and not _dask_case_runs(backends, devices):
             log(f"{case.name}: skipped (needs NumPy and Dask, and CPU subjects)")
             continue
+        if case.mode == "first" and (backends.get("torch", "") is not None or devices == "gpu"):
+            log(f"{case.name}: skipped (needs torch, and CPU subjects)")
+            continue
         for dtype in [d for d in dtypes if case.dtypes is None or d in case.dtypes] or (
             list(case.dtypes or ())[:1] if throughput else []
         ):
@@ -348,6 +402,10 @@ def run_grid(
             # small shapes are cheap: more repetitions steady their medians
             reps = repeat if large else max(repeat, 15)
             for func in case.funcs_of(funcs):
+                if case.mode == "first":
+                    log(f"{case.name} {case.shape} {dtype} {func}: {repeat} fresh processes each")
+                    results += time_first_calls(case, x, func, repeat)
+                    continue
                 if throughput:
                     subs = dask_throughput_subjects(x, func)
                 else:
