@@ -488,10 +488,14 @@ def logmeanexp(
     """
     xp = ops.xp
     _, _, shift, log_norm = _log_normalizer(x, axes, mask, ops, keep_z=False)
-    if mask is None:
-        n = ops.scalar(float(math.prod(x.shape[a] for a in axes)), x)
+    sizes = [x.shape[a] for a in axes]
+    if mask is None and all(isinstance(k, int) for k in sizes):
+        n = ops.scalar(float(math.prod(sizes)), x)
     else:
-        n = xp.sum(xp.astype(mask, x.dtype), axis=axes, keepdims=True)
+        # counted from the array where a length is not known when tracing
+        # (a symbolic jax.export dimension, Dask after boolean indexing)
+        live = xp.ones_like(x) if mask is None else xp.astype(mask, x.dtype)
+        n = xp.sum(live, axis=axes, keepdims=True)
     n_safe = xp.where(n > 0, n, ops.scalar(1.0, x))
     shifted = shift + log_norm - xp.log(n_safe)
     near = xp.logical_and(xp.abs(shifted) < 1.0, n > 0)

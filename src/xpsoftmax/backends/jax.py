@@ -169,9 +169,16 @@ def fused_pays(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
     fused form.  Static under jit (shapes are known at trace time), so each
     shape compiles to one of the two.
 
+    A shape with a symbolic dimension (``jax.export.symbolic_shape``) has no
+    slice count to compare at trace time (the comparison would raise
+    InconclusiveDimensionOperation): it takes the core, which is valid and
+    accurate at every size, so one exported function serves every batch size.
+
     >>> fused_pays((4096, 16), (1,)), fused_pays((2048, 2048), (1,))
     (True, False)
     """
+    if not all(isinstance(n, int) for n in shape):
+        return False
     slice_len = 1
     for a in axes:
         slice_len *= shape[a]
