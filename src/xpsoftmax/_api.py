@@ -270,7 +270,8 @@ def softmax(
     x : array
         An array of NumPy, PyTorch, JAX, CuPy, Dask or any library with
         ``__array_namespace__``; Python scalars and nested lists become NumPy
-        arrays.  The result is an array of the same library, on the same device.
+        arrays, a Keras 3 ``keras.Variable`` its backend's tensor.  The result
+        is an array of the same library, on the same device.
     axis : int, tuple of ints or None
         The axes each slice spans (default -1; ``None`` is all axes; scipy's
         default is None).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+import sys
+from typing import Any, cast
 
 from .backends import NUMPY, Backend, backend_of
 
@@ -12,11 +13,36 @@ IMPLS = ("auto", "portable", "native")
 _PY_INPUTS = (bool, int, float, list, tuple)
 
 
+def keras_value(a: Any) -> Any:
+    """A Keras 3 ``keras.Variable``'s backend tensor (its ``.value``), else ``a``.
+
+    A Keras variable is no array of its backend (JAX, PyTorch, TensorFlow) but
+    holds one; ``.value`` is that tensor (within a stateless scope, the
+    scope's value), so gradients reach the variable as in ``keras.ops``.
+    Asked only when the caller has imported keras: this never imports it.
+    """
+    keras = sys.modules.get("keras")
+    variable = getattr(keras, "Variable", None) if keras is not None else None
+    if isinstance(variable, type) and isinstance(a, variable):
+        return cast(Any, a).value
+    return a
+
+
 def as_array(x: Any) -> tuple[Any, Backend]:
-    """Return (array, its backend); Python scalars and lists become NumPy arrays."""
+    """Return (array, its backend); Python scalars and lists become NumPy arrays,
+    a Keras variable its backend's tensor."""
     backend = backend_of(x)
     if backend is not None:
         return x, backend
+    x = keras_value(x)
+    backend = backend_of(x)
+    if backend is not None:
+        return x, backend
+    if type(x).__name__ == "KerasTensor":
+        raise TypeError(
+            "x is a symbolic KerasTensor (the functional API's placeholder), not an array: "
+            "call xpsoftmax inside a layer's call(), where Keras passes backend tensors"
+        )
     if isinstance(x, _PY_INPUTS):
         import numpy as np
 
@@ -222,6 +248,8 @@ def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
         return None
     import numpy as np
 
+    where = keras_value(where)
+
     if isinstance(where, (bool, np.bool_, list, tuple)):
         try:
             where = xp.asarray(where, device=getattr(x, "device", None))
@@ -263,6 +291,7 @@ def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> tuple[Any, A
     """
     if b is None:
         return x, None
+    b = keras_value(b)
     if isinstance(b, (bool, int, float, complex, list, tuple)):
         try:
             b = xp.asarray(b, device=getattr(x, "device", None))
