@@ -114,8 +114,8 @@ def dtypes(
 
     16-bit floats are computed in float32 and cast back; integers and bools go
     to the namespace's default real floating dtype.  Only logsumexp takes
-    complex input; with weights ``b`` the result dtype is the promotion of x's
-    and b's (integers counting as the default floating dtype), as in SciPy.
+    complex input; with weights ``b`` the result dtype is that of
+    :func:`_weighted_result`, as in SciPy.
     """
     kinds = ("real floating", "complex floating") if func == "logsumexp" else "real floating"
     if dtype is not None:
@@ -156,15 +156,33 @@ def dtypes(
         else:
             raise TypeError(f"x has dtype {xdt!r}, which is not a real number type")
         if b is not None:
-            # SciPy's xp_promote(force_floating=True): integer or bool weights
-            # count as the default floating dtype (float32 x, int b -> float64)
-            floating_b = ("real floating", "complex floating")
-            bdt = b.dtype if xp.isdtype(b.dtype, floating_b) else _default_float(x, xp)
-            result = xp.result_type(result, bdt)
+            result = _weighted_result(x, b, xp)
     if _small_float(result) or (xp.isdtype(result, "real floating") and xp.finfo(result).bits < 32):
         # float16 [60000, 0] would overflow its sum: compute in float32
         return xp.float32, result
     return result, result
+
+
+def _weighted_result(x: Any, b: Any, xp: Any) -> Any:
+    """The result dtype of logsumexp(x, b=b): SciPy's rule (1.15 and later).
+
+    That is the library's own promotion of x's and b's dtypes, so integer
+    weights do not widen a float32 ``x`` where the library does not (torch and
+    JAX: float32; NumPy's table says float64 for float32 with int32 or
+    int64), and an integer or bool result becomes the default real floating
+    dtype.  A library that promotes no integer with a float (array-api-strict)
+    counts the integer as the default floating dtype, as SciPy does there.
+    """
+    floating = ("real floating", "complex floating")
+    try:
+        out = xp.result_type(x.dtype, b.dtype)
+    except TypeError:
+        xdt = x.dtype if xp.isdtype(x.dtype, floating) else _default_float(x, xp)
+        bdt = b.dtype if xp.isdtype(b.dtype, floating) else _default_float(x, xp)
+        out = xp.result_type(xdt, bdt)
+    if not xp.isdtype(out, floating):
+        out = _default_float(x, xp)
+    return out
 
 
 def _named_dtype(xp: Any, name: str) -> Any:
