@@ -411,10 +411,13 @@ def logsumexp(
     ``b`` (optional) are weights broadcastable to ``x``, of x's library, zero
     or negative allowed (scipy.special.logsumexp's ``b``).  An entry whose
     weight is 0 contributes nothing, even where ``x`` is inf or NaN.  The
-    result dtype is the promotion of x's and b's dtypes (integer weights count
-    as the default floating dtype, as in SciPy).  The term of the largest
-    ``|b| * exp(x)`` is taken out exactly, so small corrections keep their
-    relative accuracy.
+    result dtype is SciPy's: the library's own promotion of x's and b's
+    dtypes (integer weights keep a float32 ``x`` float32 on PyTorch and JAX;
+    NumPy's table makes it float64), an integer or bool one becoming the
+    default floating dtype.  The term of the largest ``|b| * exp(x)`` is
+    taken out exactly, so small corrections keep their relative accuracy,
+    and the entries that share its ``x`` enter as the sum of their weights,
+    so weights that cancel there cancel exactly.
 
     ``return_sign=True`` returns ``(log|s|, sign(s))`` for ``s = sum(b *
     exp(x))``; without it a negative ``s`` gives NaN.  An exactly cancelling
@@ -437,6 +440,8 @@ def logsumexp(
     array(1.)
     >>> [float(v) for v in xs.logsumexp([1.0, 2.0], b=[1, -1], return_sign=True)]
     [1.5413248546129181, -1.0]
+    >>> [float(v) for v in xs.logsumexp([1.0, 1.0, 1.0], b=[3, -1, -2], return_sign=True)]
+    [-inf, 0.0]
     >>> complex(xs.logsumexp([0, 2.2e-17j]))
     (0.6931471805599453+1.1e-17j)
     """

@@ -33,6 +33,16 @@ class JaxOps(_core.Ops):
 
         return jax.lax.stop_gradient(a)
 
+    def where_nan(self, cond: Any, a: Any) -> Any:
+        # inf - inf of an array that is inf only where cond holds, not a NaN
+        # constant: jax.debug_nans stops at the first operation whose output
+        # holds a NaN, so a constant would stop every call, also those whose
+        # result has none (JAX's regression test for its issue 7634,
+        # logsumexp(1.0, b=1.0) under debug_nans)
+        xp = self.xp
+        inf = xp.where(cond, self.scalar(float("inf"), a), self.scalar(0.0, a))
+        return xp.where(cond, inf - inf, a)
+
 
 def _log1p_parts(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
     """(m, t) with m the slice max (kept dims) and t = sum(exp(x - m)) - 1.
