@@ -246,17 +246,22 @@ def logsumexp(
 #
 # Each term is b_i * exp(x_i).  Its log-magnitude is rho_i = Re(x_i) + log|b_i| and
 # its phase phi_i = Im(x_i) + arg(b_i) (for real input: its sign).  The term of
-# the largest magnitude, rho = m, is taken out exactly, as in the unweighted
-# case: exp(rho_i - m) is 1 exactly there, so the sum of the others, divided by
-# it, goes through log1p without cancellation (logsumexp([0, -40], b=[1, 1e-3])
-# keeps its 4.25e-21).  SciPy pivots on the largest Re(x) alone, which loses the
-# result when the weights decide which term dominates.
+# the largest magnitude, rho = m (the pivot), is taken out exactly, as in the
+# unweighted case, together with the entries that share its x (the group):
+# their terms are exp(x_k) times their weights, so relative to the pivot they
+# are sum(b)/b_k, 1 exactly for the pivot alone and 0 exactly where the
+# weights cancel (exp(log|b_i| - log|b_k|) would round).  The sum of the
+# others, divided by it, goes through log1p without cancellation
+# (logsumexp([0, -40], b=[1, 1e-3]) keeps its 4.25e-21).  SciPy pivots on the
+# largest Re(x) alone, which loses the result when the weights decide which
+# term dominates.
 #
 # An entry whose weight is 0 is dead: it contributes nothing even where x is inf
-# or NaN (scipy's rule).  Where the result of the shifted form is not finite
-# (an infinite entry, a total that is 0 or overflows, NaN), the direct
-# log(sum(b * exp(x))) decides, as in SciPy, so the infinities follow the
-# library's complex exp/log (C99 on NumPy).
+# or NaN (scipy's rule).  Where the result of the shifted form is +inf or NaN
+# (an infinite entry or weight, NaN), the direct log(sum(b * exp(x))) decides,
+# as in SciPy, so the infinities follow the library's complex exp/log (C99 on
+# NumPy).  An exactly zero total is the shifted form's -inf: its group sum
+# cancels exactly where the direct sum's rounded products may not.
 
 
 def _nonfinite_slices(out: Array, xp: Namespace) -> Array:
