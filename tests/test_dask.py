@@ -10,6 +10,7 @@ The NumPy backend itself is checked against mpmath in test_values.py.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -351,3 +352,15 @@ def test_conformance_slice_chunks_subject_takes_the_chunk_path(monkeypatch):
             r = run_case(subject, case)
             assert r.status == "pass", f"{case.id}: {r.status} {r.detail}"
             assert len(seen) > before, f"{case.id} did not take the per-chunk path"
+
+
+def test_logmeanexp_counts_unknown_lengths():
+    # after boolean indexing a length is nan until computed: logmeanexp counts
+    # the entries from the array (it took the nan length as the count, NaN)
+    x = np.array([0.0, 1.0, 2.0, -1.0, 0.5])
+    d = da.from_array(x, chunks=2)
+    kept = d[d > -0.5]
+    assert math.isnan(kept.shape[0])
+    got = xs.logmeanexp(kept).compute()
+    want = xs.logmeanexp(x[x > -0.5])
+    assert got == pytest.approx(want, rel=4e-16)

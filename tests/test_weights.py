@@ -121,6 +121,10 @@ REAL_CASES = [
     ([-INF, -INF], [1.0, -1.0]),
     ([5.0, 7.0], [0.0, 0.0]),  # all weights zero: -inf
     ([0.0, -30.0, -60.0], [1.0, 1.0, 1.0]),
+    # equal x, weights that cancel exactly: (-inf, 0); log|b| at the pivot
+    # rounded made it -35.04 with sign +1 (more in test_minus_inf_exactly_...)
+    ([1.0, 1.0, 1.0], [2.0, -1.0, -1.0]),
+    ([2.0, 0.0], [1.0, -3.0]),  # log1p(-0.406): XLA's log1p is 37 ulps off there
 ]
 SPECIAL = {  # (x, b) -> (log|s|, sign): the IEEE / SciPy direct-sum results
     ((INF, 1.0), (1.0, 1.0)): (INF, 1.0),
@@ -152,6 +156,68 @@ def test_weights_and_sign(name, case):
     assert (sgn == want_s) or (math.isnan(sgn) and math.isnan(want_s)), (sgn, want_s)
     want_plain = want_v if want_s > 0 or want_s == 0 else NAN
     _close(plain, want_plain, cond)
+
+
+# Entries that share the pivot's x form one term exp(x) * sum(b): with the
+# weights' sum exact the result is x + log|sum(b)|, two roundings, whatever
+# the cancellation, so within 2 ulps of the final addition and log (4
+# allowing the library's log), not the problem's conditioning, ~1e15 here.
+# The weights are multiples of 2**-50 whose partial sums stay below 4, so
+# every partial sum is exact, in whatever order a library adds them.
+TINY = 2.0**-50
+NEAR_CANCEL = [
+    ([1.0, 1.0, 1.0], [2.0, -1.0, -(1 - TINY)]),
+    ([0.5, 0.5, 0.5, -3.0], [1.5, -1.0, -0.5 + TINY, 0.0]),
+    ([-2.0, -2.0, 5.0], [1.0, -1.0 + TINY, 0.0]),
+]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_near_cancellation_in_the_group(name):
+    be = _backend(name)
+    with _context(name):
+        for x, b in NEAR_CANCEL:
+            xa, ba = be.from_numpy(np.array(x)), be.from_numpy(np.array(b))
+            v, sg = _np(be, xs.logsumexp(xa, b=ba, return_sign=True))
+            want_v, want_s, _ = mp_lse(x, b, return_sign=True)
+            assert float(sg) == want_s
+            assert abs(float(v) - want_v) <= 4 * np.spacing(abs(want_v)), (x, b, float(v), want_v)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_minus_inf_exactly_when_sign_is_zero(name):
+    # integer weights summing to 0 at equal x: exactly 0, so (-inf, 0) (an
+    # mpmath sum of the rounded products would leave ~1e-60); one entry an ulp
+    # off (even rows): a total ~1e-16 of its terms, of either sign within the
+    # bound, but -inf only with sign 0
+    be = _backend(name)
+    rng = np.random.default_rng(5)
+    x = np.repeat(rng.normal(size=(40, 1)), 4, axis=1)
+    x[::2, 3] = np.nextafter(x[::2, 3], np.inf)
+    b = rng.integers(-3, 4, size=(40, 4)).astype(np.float64)
+    b[:, -1] = -b[:, :-1].sum(axis=1)
+    with _context(name), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v, sg = _np(be, xs.logsumexp(be.from_numpy(x), b=be.from_numpy(b), return_sign=True))
+    np.testing.assert_array_equal(v == -INF, sg == 0)
+    np.testing.assert_array_equal(v[1::2], -INF)
+    np.testing.assert_array_equal(sg[1::2], 0.0)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_complex_exact_cancellation(name):
+    # equal x, weights summing to 0 exactly (real, then complex): the total is
+    # exactly 0, so log(0) = -inf + 0j and return_sign's (-inf, 0j)
+    be = _backend(name)
+    x = np.array([[0.5 - 2j] * 3, [0.5 - 2j, 0.5 - 2j, 1 + 1j]])
+    b = np.array([[3.0, -1.0, -2.0], [1 + 1j, -1 - 1j, 0.0]])
+    with _context(name):
+        xa, ba = be.from_numpy(x), be.from_numpy(b)
+        plain = _np(be, xs.logsumexp(xa, b=ba))
+        v, sg = _np(be, xs.logsumexp(xa, b=ba, return_sign=True))
+    np.testing.assert_array_equal(plain, [complex(-INF, 0.0)] * 2)
+    np.testing.assert_array_equal(v, [-INF, -INF])
+    np.testing.assert_array_equal(sg, [0j, 0j])
 
 
 def test_issue_examples():
@@ -268,6 +334,7 @@ COMPLEX_CASES = [
     ([1 + 1j, 2 - 1j], [1.0, -1.0]),  # real negative weight: phase pi
     ([0.3 + 0j, -0.2 + 0j], [1 + 1j, -2 - 0.5j]),  # complex weights
     ([1e-20j, -1e-20j, 3e-20j], None),
+    ([1 + 0j, 1 + 0j, 1 + 0j], [2.0, -1.0, -1.0]),  # cancels exactly: -inf + 0j, sign 0
 ]
 
 
@@ -408,6 +475,7 @@ LME_CASES = [
     [-1000.0, -1000.0, -999.0],
     [3.0, -2.0, 0.0],
     [-INF, 0.0],
+    [-0.531, -0.521, -0.551],  # log1p(-0.41): XLA's log1p was 126 ulps off there
 ]
 
 

@@ -272,7 +272,8 @@ def softmax(
     x : array or array_like
         An array of NumPy, PyTorch, JAX, CuPy, Dask or any library with
         ``__array_namespace__``; Python scalars and nested lists become NumPy
-        arrays.  Real input only.
+        arrays, pandas objects NumPy arrays, a Keras 3 ``keras.Variable`` its
+        backend's tensor.  Real input only.
     axis : int, tuple of ints or None, default -1
         The axes each slice spans; ``None`` is all axes (SciPy's default is
         None), ``()`` makes every element its own slice.
@@ -460,7 +461,9 @@ def logsumexp(
     """``log(sum(b * exp(x)))`` over ``axis``, without overflow, in log1p form.
 
     The term of the largest ``|b| * exp(x)`` is taken out exactly, so small
-    corrections keep their relative accuracy.
+    corrections keep their relative accuracy, and the entries that share its
+    ``x`` enter as the sum of their weights, so weights that cancel there
+    cancel exactly.
 
     Parameters
     ----------
@@ -491,9 +494,10 @@ def logsumexp(
     -------
     array or tuple of two arrays
         Of x's library, on x's device, with the reduced axes removed (or kept
-        with ``keepdims``).  The dtype is x's floating dtype, promoted with
-        b's (integer weights count as the default floating dtype, as in
-        SciPy).  An empty reduction, a slice of only ``-inf`` or a fully
+        with ``keepdims``).  The dtype is SciPy's: the library's own
+        promotion of x's and b's dtypes (integer weights keep a float32 ``x``
+        float32 on PyTorch and JAX; NumPy's table makes it float64), an
+        integer or bool result becoming the default floating dtype.  An empty reduction, a slice of only ``-inf`` or a fully
         masked one gives ``-inf``; a slice holding ``+inf`` gives ``+inf``;
         NaN gives NaN.  Complex input gives a complex result whose imaginary
         part is in ``(-pi, pi]``.  With ``return_sign``: ``(log|s|,
@@ -528,6 +532,8 @@ def logsumexp(
     array(1.)
     >>> [float(v) for v in xs.logsumexp([1.0, 2.0], b=[1, -1], return_sign=True)]
     [1.5413248546129181, -1.0]
+    >>> [float(v) for v in xs.logsumexp([1.0, 1.0, 1.0], b=[3, -1, -2], return_sign=True)]
+    [-inf, 0.0]
     >>> complex(xs.logsumexp([0, 2.2e-17j]))
     (0.6931471805599453+1.1e-17j)
     """

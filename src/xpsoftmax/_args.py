@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+import sys
+from typing import Any, cast
 
 from .backends import NUMPY, Backend, backend_of
 
@@ -12,9 +13,24 @@ IMPLS = ("auto", "portable", "native")
 _PY_INPUTS = (bool, int, float, list, tuple)
 
 
+def keras_value(a: Any) -> Any:
+    """A Keras 3 ``keras.Variable``'s backend tensor (its ``.value``), else ``a``.
+
+    A Keras variable is no array of its backend (JAX, PyTorch, TensorFlow) but
+    holds one; ``.value`` is that tensor (within a stateless scope, the
+    scope's value), so gradients reach the variable as in ``keras.ops``.
+    Asked only when the caller has imported keras: this never imports it.
+    """
+    keras = sys.modules.get("keras")
+    variable = getattr(keras, "Variable", None) if keras is not None else None
+    if isinstance(variable, type) and isinstance(a, variable):
+        return cast(Any, a).value
+    return a
+
+
 def as_array(x: Any, *beside: Any) -> tuple[Any, Backend]:
     """Return (array, its backend); Python scalars and lists, and pandas
-    objects, become NumPy arrays.
+    objects, become NumPy arrays, a Keras variable its backend's tensor.
 
     ``beside`` holds the call's other arrays (``b``, ``where``): where ``x``
     is NumPy (or becomes NumPy) and one of them is an array of another
@@ -22,9 +38,17 @@ def as_array(x: Any, *beside: Any) -> tuple[Any, Backend]:
     ``jax.nn`` takes a NumPy ``x`` beside a JAX ``b``.
     """
     backend = backend_of(x)
+    if backend is None:
+        x = keras_value(x)
+        backend = backend_of(x)
     if backend is not None and backend is not NUMPY:
         return x, backend
     if backend is None:
+        if type(x).__name__ == "KerasTensor":
+            raise TypeError(
+                "x is a symbolic KerasTensor (the functional API's placeholder), not an array: "
+                "call xpsoftmax inside a layer's call(), where Keras passes backend tensors"
+            )
         x = _to_numpy(x)
     other = next((a for a in beside if a is not None and backend_of(a) not in (None, NUMPY)), None)
     if other is None or type(x) is not _numpy().ndarray:  # NumPy's subclasses stay NumPy
@@ -153,8 +177,8 @@ def dtypes(
 
     16-bit floats are computed in float32 and cast back; integers and bools go
     to the namespace's default real floating dtype.  Only logsumexp takes
-    complex input; with weights ``b`` the result dtype is the promotion of x's
-    and b's (integers counting as the default floating dtype), as in SciPy.
+    complex input; with weights ``b`` the result dtype is that of
+    :func:`_weighted_result`, as in SciPy.
     """
     kinds = ("real floating", "complex floating") if func == "logsumexp" else "real floating"
     if dtype is not None:
@@ -195,15 +219,33 @@ def dtypes(
         else:
             raise TypeError(f"x has dtype {xdt!r}, which is not a real number type")
         if b is not None:
-            # SciPy's xp_promote(force_floating=True): integer or bool weights
-            # count as the default floating dtype (float32 x, int b -> float64)
-            floating_b = ("real floating", "complex floating")
-            bdt = b.dtype if xp.isdtype(b.dtype, floating_b) else _default_float(x, xp)
-            result = xp.result_type(result, bdt)
+            result = _weighted_result(x, b, xp)
     if _small_float(result) or (xp.isdtype(result, "real floating") and xp.finfo(result).bits < 32):
         # float16 [60000, 0] would overflow its sum: compute in float32
         return xp.float32, result
     return result, result
+
+
+def _weighted_result(x: Any, b: Any, xp: Any) -> Any:
+    """The result dtype of logsumexp(x, b=b): SciPy's rule (1.15 and later).
+
+    That is the library's own promotion of x's and b's dtypes, so integer
+    weights do not widen a float32 ``x`` where the library does not (torch and
+    JAX: float32; NumPy's table says float64 for float32 with int32 or
+    int64), and an integer or bool result becomes the default real floating
+    dtype.  A library that promotes no integer with a float (array-api-strict)
+    counts the integer as the default floating dtype, as SciPy does there.
+    """
+    floating = ("real floating", "complex floating")
+    try:
+        out = xp.result_type(x.dtype, b.dtype)
+    except TypeError:
+        xdt = x.dtype if xp.isdtype(x.dtype, floating) else _default_float(x, xp)
+        bdt = b.dtype if xp.isdtype(b.dtype, floating) else _default_float(x, xp)
+        out = xp.result_type(xdt, bdt)
+    if not xp.isdtype(out, floating):
+        out = _default_float(x, xp)
+    return out
 
 
 def _named_dtype(xp: Any, name: str) -> Any:
@@ -285,7 +327,7 @@ def _same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
     if where is None:
         return None
-    where = beside_x(where, "where", x, xp, backend)
+    where = beside_x(keras_value(where), "where", x, xp, backend)
     wb = backend_of(where)
     if wb is not backend:
         raise TypeError(
@@ -322,7 +364,7 @@ def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> tuple[Any, A
     """
     if b is None:
         return x, None
-    b = beside_x(b, "b", x, xp, backend)
+    b = beside_x(keras_value(b), "b", x, xp, backend)
     bb = backend_of(b)
     if bb is not backend:
         raise TypeError(

@@ -100,16 +100,49 @@ class Ops:
         return xp.asarray(value, dtype=like.dtype, device=_device(like))
 
     def count(self, x: Array, axes: tuple[int, ...]) -> Array:
-        """The number of entries of each slice over ``axes``, as a scalar array
-        like ``x``.  An override keeps a size that a tracer holds symbolic
-        (torch's) symbolic: ``float()`` of it would fix the graph to one size."""
-        return self.scalar(float(math.prod(x.shape[a] for a in axes)), x)
+        """The number of entries of each slice over ``axes``, as an array like
+        ``x``.  A length not known as an int (a symbolic ``jax.export``
+        dimension, Dask after boolean indexing) is counted from the array; an
+        override keeps a size that a tracer holds symbolic (torch's) symbolic:
+        ``float()`` of it would fix the graph to one size."""
+        sizes = [x.shape[a] for a in axes]
+        if all(isinstance(k, int) for k in sizes):
+            return self.scalar(float(math.prod(sizes)), x)
+        xp = self.xp
+        return xp.sum(xp.ones_like(x), axis=axes, keepdims=True)
+
+    def where_nan(self, cond: Array, a: Array) -> Array:
+        """``where(cond, NaN, a)`` for real ``a``: IEEE propagation's NaN where
+        the rules above ask for one.  JAX's override makes no NaN where
+        ``cond`` is nowhere true (``jax.debug_nans``)."""
+        return self.xp.where(cond, self.scalar(math.nan, a), a)
 
 
 def _device(a: Array) -> Any:
     # the standard's ``.device`` attribute; array-api-compat adds it where a
     # library lacks it, but the core may be handed a bare standard namespace
     return getattr(a, "device", None)
+
+
+def _log1p(t: Array, ops: Ops) -> Array:
+    """``log1p(t)`` for ``t >= -1``, within 3 ulps on every library measured.
+
+    XLA's float64 log1p (JAX 0.10.2 on CPU) is up to 127 ulps off on about
+    [-0.45, -0.35] (NumPy's and torch's are within 1 ulp), where weighted,
+    signed, complex and logmeanexp results land (``logmeanexp([-0.531,
+    -0.521, -0.551])`` was 126 ulps off on JAX).  Below -0.25, ``1 + t``
+    is exact (Sterbenz, t <= -0.5) or one rounding of relative size u,
+    which ``|log(1 + t)| > 0.28`` turns into at most 1.74 ulps, plus the
+    log's own, so ``log(1 + t)`` serves there; above, the library's log1p
+    (within 2 ulps on JAX; tests/test_log1p.py).  Each
+    branch gets a harmless argument where the other is taken, so neither
+    makes a NaN or an infinite gradient.  (The log1p of the unweighted
+    log-sum, whose argument is >= 0, stays the library's: see log_norm.)
+    """
+    xp = ops.xp
+    low = t < -0.25
+    direct = xp.log(1.0 + xp.where(low, t, ops.scalar(-0.5, t)))
+    return xp.where(low, direct, xp.log1p(xp.where(low, ops.scalar(0.0, t), t)))
 
 
 def _masked_input(x: Array, mask: Array | None, ops: Ops) -> Array:
@@ -152,9 +185,8 @@ def softmax(x: Array, axes: tuple[int, ...], mask: Array | None, ops: Ops) -> Ar
 
 def softmax_total(total: Array, mx: Array, ops: Ops) -> Array:
     """The divisor of softmax from the plain sum of ``exp(x - shift)``."""
-    xp = ops.xp
     # a slice holding +inf: IEEE propagation makes the whole slice NaN
-    return xp.where(mx == math.inf, ops.scalar(math.nan, total), total)
+    return ops.where_nan(mx == math.inf, total)
 
 
 def log_norm(t: Array, count: Array, mx: Array, ops: Ops) -> Array:
@@ -194,17 +226,21 @@ def _log_normalizer(
 def log_softmax(x: Array, axes: tuple[int, ...], mask: Array | None, ops: Ops) -> Array:
     """log(softmax(x)) over ``axes``, with the log1p form of log-sum-exp."""
     z, mx, _, norm = _log_normalizer(x, axes, mask, ops, keep_z=True)
-    out = ops.sub_(z, log_softmax_norm(norm, mx, ops))
+    norm = log_softmax_norm(norm, mx, ops)
     if mask is None:
-        return out
-    return ops.fill_where_not_(out, mask, -math.inf)
+        return ops.sub_(z, norm)
+    # a fully masked slice is all fill: subtract 0 there, not its -inf
+    # log-sum, so that -inf - -inf makes no NaN on the way (jax.debug_nans)
+    xp = ops.xp
+    live = xp.any(mask, axis=axes, keepdims=True)
+    norm = xp.where(live, norm, ops.scalar(0.0, norm))
+    return ops.fill_where_not_(ops.sub_(z, norm), mask, -math.inf)
 
 
 def log_softmax_norm(norm: Array, mx: Array, ops: Ops) -> Array:
     """What log_softmax subtracts from ``x - shift``, from :func:`log_norm`."""
-    xp = ops.xp
     # IEEE propagation for a slice holding +inf (inf - inf), as for softmax
-    return xp.where(mx == math.inf, ops.scalar(math.nan, norm), norm)
+    return ops.where_nan(mx == math.inf, norm)
 
 
 def logsumexp(
@@ -223,17 +259,22 @@ def logsumexp(
 #
 # Each term is b_i * exp(x_i).  Its log-magnitude is rho_i = Re(x_i) + log|b_i| and
 # its phase phi_i = Im(x_i) + arg(b_i) (for real input: its sign).  The term of
-# the largest magnitude, rho = m, is taken out exactly, as in the unweighted
-# case: exp(rho_i - m) is 1 exactly there, so the sum of the others, divided by
-# it, goes through log1p without cancellation (logsumexp([0, -40], b=[1, 1e-3])
-# keeps its 4.25e-21).  SciPy pivots on the largest Re(x) alone, which loses the
-# result when the weights decide which term dominates.
+# the largest magnitude, rho = m (the pivot), is taken out exactly, as in the
+# unweighted case, together with the entries that share its x (the group):
+# their terms are exp(x_k) times their weights, so relative to the pivot they
+# are sum(b)/b_k, 1 exactly for the pivot alone and 0 exactly where the
+# weights cancel (exp(log|b_i| - log|b_k|) would round).  The sum of the
+# others, divided by it, goes through log1p without cancellation
+# (logsumexp([0, -40], b=[1, 1e-3]) keeps its 4.25e-21).  SciPy pivots on the
+# largest Re(x) alone, which loses the result when the weights decide which
+# term dominates.
 #
 # An entry whose weight is 0 is dead: it contributes nothing even where x is inf
-# or NaN (scipy's rule).  Where the result of the shifted form is not finite
-# (an infinite entry, a total that is 0 or overflows, NaN), the direct
-# log(sum(b * exp(x))) decides, as in SciPy, so the infinities follow the
-# library's complex exp/log (C99 on NumPy).
+# or NaN (scipy's rule).  Where the result of the shifted form is +inf or NaN
+# (an infinite entry or weight, NaN), the direct log(sum(b * exp(x))) decides,
+# as in SciPy, so the infinities follow the library's complex exp/log (C99 on
+# NumPy).  An exactly zero total is the shifted form's -inf: its group sum
+# cancels exactly where the direct sum's rounded products may not.
 
 
 def _nonfinite_slices(out: Array, xp: Namespace) -> Array:
@@ -250,7 +291,7 @@ def _direct_sum(
     """
     xp = ops.xp
     zero = ops.scalar(0.0, x)
-    xs = xp.where(use, x, zero)
+    xs = xp.where(xp.logical_and(use, xp.logical_not(dead)), x, zero)
     ex = _cexp(xs, ops) if is_complex else ops.exp(xs)
     term = ex if b is None else b * ex
     return xp.where(dead, ops.scalar(0.0, term), term)
@@ -283,9 +324,9 @@ def _csign(z: Array, ops: Ops) -> Array:
     regular = xp.logical_and(finite, xp.logical_not(is_zero))
     safe = xp.where(regular, z, xp.ones_like(z))
     unit = safe / xp.astype(xp.abs(safe), z.dtype)
-    nan = ops.scalar(math.nan, re)
-    nan_c = _complex(nan, nan, z.dtype, xp)
-    return xp.where(regular, unit, xp.where(is_zero, xp.zeros_like(z), nan_c))
+    odd = xp.logical_not(xp.logical_or(regular, is_zero))
+    nan = ops.where_nan(odd, xp.zeros_like(re))
+    return xp.where(regular, unit, _complex(nan, nan, z.dtype, xp))
 
 
 def _weights_dead(
@@ -308,6 +349,40 @@ def _squeeze(a: Array, axes: tuple[int, ...], keepdims: bool, xp: Namespace) -> 
     return a if keepdims else xp.squeeze(a, axis=axes)
 
 
+def _pivot_scale(bk: Array, ops: Ops) -> Array:
+    """A power of two that brings the pivot's weight ``bk`` (> 0) below
+    2**(emax/2), so that the sum of the group's weights cannot overflow; 1
+    for every weight short of that (multiplying by it is exact)."""
+    xp = ops.xp
+    half = int(math.log2(xp.finfo(bk.dtype).max)) // 2
+    big = 2.0**half
+    return xp.where(bk > big, ops.scalar(1.0 / big, bk), ops.scalar(1.0, bk))
+
+
+def _log_abs_sum(bn: Array, rest: Array, ops: Ops) -> tuple[Array, Array]:
+    """(log|bn + rest|, sign(bn + rest)) for real ``bn`` (exact) and ``rest``.
+
+    With bn != 0 this is log|bn| + log|1 + rest/bn| in log1p form, so that
+    a dominant group (bn = 1: one pivot) keeps full relative accuracy for
+    small corrections; with bn == 0 (the group cancels exactly) the rest is
+    the total, and an exactly zero total is (-inf, 0).
+    """
+    xp = ops.xp
+    one, zero = ops.scalar(1.0, rest), ops.scalar(0.0, rest)
+    nz = bn != 0
+    bn_s = xp.where(nz, bn, one)
+    v = rest / bn_s
+    # |1 + v| is -(1 + v) below -1; a NaN goes through log1p and stays NaN
+    below = v < -1.0
+    v_pos = xp.where(below, zero, v)
+    v_neg = xp.where(below, v, -2.0 * one)
+    log_a = xp.log(xp.abs(bn_s)) + xp.where(below, xp.log(-1.0 - v_neg), _log1p(v_pos, ops))
+    sign_a = xp.sign(bn_s) * xp.where(v > -1.0, one, xp.where(v < -1.0, -one, zero))
+    rest_nz = xp.where(rest == 0, one, rest)
+    log_b = xp.where(rest == 0, ops.scalar(-math.inf, rest), xp.log(xp.abs(rest_nz)))
+    return xp.where(nz, log_a, log_b), xp.where(nz, sign_a, xp.sign(rest))
+
+
 def logsumexp_signed(
     x: Array,
     b: Array | None,
@@ -326,46 +401,55 @@ def logsumexp_signed(
     if b is None and mask is None and not return_sign:  # pragma: no cover - api routes it
         return logsumexp(x, axes, mask, keepdims, ops)
     dead, b_safe = _weights_dead(x, b, mask, ops)
+    live = xp.logical_not(dead)
     ninf = ops.scalar(-math.inf, x)
     one = ops.scalar(1.0, x)
     zero = ops.scalar(0.0, x)
-    if b_safe is None:
-        rho = x
-        s = xp.ones_like(x)
-    else:
-        rho = x + xp.log(xp.abs(b_safe))
-        s = xp.sign(b_safe)
+    # a dead entry (zero weight, masked) may hold inf or NaN: it takes no part
+    x0 = xp.where(dead, zero, x)
+    abs_b = None if b_safe is None else xp.abs(b_safe)
+    rho = x0 if abs_b is None else x0 + xp.log(abs_b)
     rho = xp.where(dead, ninf, rho)
     mx, shift = _shift(rho, axes, ops)
-    e = ops.exp(rho - shift)
-    is_max = xp.logical_and(rho == mx, xp.logical_not(dead))
-    s_max = xp.where(is_max, s, zero)
-    # the maximal terms are +-1 exactly: e*s - s_max is exactly the other terms
-    # (the maxima's own terms still carry their gradient through e)
-    terms = s * e - s_max
+    finite = xp.isfinite(mx)
+    is_max = xp.logical_and(rho == mx, live)
+    # The group: the live entries that share the pivot's x (the largest x
+    # among the largest terms).  Their terms are b_i * exp(x_k), exact
+    # multiples of one exponential, so their sum is the sum of their weights,
+    # which cancels exactly where the weights do (b = [2, -1, -1] at equal
+    # x gives -inf, as SciPy does); log|b_i| - log|b_k| in exp would round.
+    xk = xp.max(xp.where(is_max, x0, ninf), axis=axes, keepdims=True)
+    xk = ops.stop_gradient(xp.where(finite, xk, zero))
+    group = xp.logical_and(xp.logical_and(live, x0 == xk), finite)
+    # one exp: exp(x - x_k), 1 exactly, in the group; exp(rho - m) elsewhere,
+    # relative to the pivot's exp(m)
+    ez = ops.exp(xp.where(group, x0 - xk, rho - shift))
+    if b_safe is None:
+        bn = xp.sum(xp.astype(group, x.dtype), axis=axes, keepdims=True)
+        # the group's terms are 0 (ez - 1) but carry their gradients in x
+        terms = ez - xp.astype(group, x.dtype)
+    else:
+        bk = xp.max(xp.where(group, abs_b, zero), axis=axes, keepdims=True)
+        bk = ops.stop_gradient(xp.where(bk > 0, bk, one))
+        h = _pivot_scale(bk, ops)
+        bn = xp.sum(xp.where(group, b_safe * h, zero), axis=axes, keepdims=True) / (bk * h)
+        # b / b_k in the group (finite elsewhere, for where's other gradient)
+        ratio = xp.where(group, b_safe, bk) / bk
+        terms = xp.where(group, ratio * (ez - 1.0), xp.sign(b_safe) * ez)
     if b is not None:
         # a zero weight's term is 0, but its derivative in b is exp(x - shift):
         # add it with value 0 so that grad wrt b is right there too
-        z0 = xp.where(xp.logical_and(b == 0, xp.isfinite(x)), xp.minimum(x - shift, zero), ninf)
-        terms = terms + xp.where(b == 0, b * ops.exp(z0), zero)
+        zero_w = b == 0
+        keep = xp.logical_and(zero_w, xp.isfinite(x))
+        z0 = xp.where(keep, xp.minimum(xp.where(keep, x, zero) - shift, zero), ninf)
+        terms = terms + xp.where(zero_w, b * ops.exp(z0), zero)
     rest = xp.sum(terms, axis=axes, keepdims=True)
-    c = xp.sum(s_max, axis=axes, keepdims=True)
-    sigma = xp.where(c < 0, -one, one)
-    # c != 0: sum/exp(m) = sigma * (1 + u), u = sigma*rest + (|c| - 1)
-    u = sigma * rest + (xp.abs(c) - 1.0)
-    u_pos = xp.where(u >= -1.0, u, zero)
-    u_neg = xp.where(u < -1.0, u, -2.0 * one)
-    log_a = xp.where(u >= -1.0, xp.log1p(u_pos), xp.log(-1.0 - u_neg))
-    sign_a = sigma * xp.where(u > -1.0, one, xp.where(u < -1.0, -one, zero))
-    # c == 0: the maxima cancel exactly; the rest is the total
-    rest_nz = xp.where(rest == 0, one, rest)
-    log_b = xp.where(rest == 0, ninf, xp.log(xp.abs(rest_nz)))
-    sign_b = xp.sign(rest)
-    cancel = c == 0
-    out = shift + xp.where(cancel, log_b, log_a)
-    sgn = xp.where(cancel, sign_b, sign_a)
-    # infinite entries, an overflowing total, NaN: the direct sum decides
-    bad = _nonfinite_slices(out, xp)
+    log_t, sgn = _log_abs_sum(bn, rest, ops)
+    out = shift + log_t
+    # +inf entries (or weights), NaN: the direct sum decides; an exactly
+    # zero total (-inf) is the shifted form's, whose group sum cancels
+    # exactly where the direct sum's rounded products may not
+    bad = xp.logical_not(out < math.inf)
     total = xp.sum(_direct_sum(x, b, dead, bad, ops), axis=axes, keepdims=True)
     total = xp.where(bad, total, one)
     out = xp.where(bad, xp.log(xp.abs(total)), out)
@@ -374,7 +458,7 @@ def logsumexp_signed(
     sgn = _squeeze(sgn, axes, keepdims, xp)
     if return_sign:
         return out, sgn
-    return xp.where(sgn < 0, ops.scalar(math.nan, out), out)
+    return ops.where_nan(sgn < 0, out)
 
 
 def _wrap_phase(theta: Array, ops: Ops) -> Array:
@@ -403,6 +487,35 @@ def _cabs(z: Array, ops: Ops) -> Array:
     return xp.where(inf_part, ops.scalar(math.inf, re), xp.abs(z))
 
 
+def _log_complex_sum(bn: Array, p: Array, q: Array, ops: Ops) -> tuple[Array, Array]:
+    """(log|bn + p + iq|, its phase) for complex ``bn`` (exact) and real p, q.
+
+    With bn != 0: log(bn) + log(1 + w), w = (p + iq)/bn = a + ic, whose
+    modulus is 0.5 log1p(a(2 + a) + c^2), without cancellation near 0 (so
+    [0, 2.2e-17j] keeps its 1.1e-17 phase).  With bn == 0 (the group
+    cancels) p + iq is the total; a zero total gives log -inf.
+    """
+    xp = ops.xp
+    zero = ops.scalar(0.0, p)
+    ninf = ops.scalar(-math.inf, p)
+    nz = bn != 0
+    bn_s = xp.where(nz, bn, xp.ones_like(bn))
+    w = _complex(p, q, bn.dtype, xp) / bn_s
+    a, c = xp.real(w), xp.imag(w)
+    mod2m1 = a * (2.0 + a) + c * c
+    # 1 + w rounds to 0 at -1 (and not below); a NaN stays NaN
+    gone = mod2m1 <= -1.0
+    log1 = 0.5 * _log1p(xp.where(gone, zero, mod2m1), ops)
+    log_a = xp.log(xp.abs(bn_s)) + xp.where(gone, ninf, log1)
+    ang_a = xp.atan2(xp.imag(bn_s), xp.real(bn_s)) + xp.atan2(c, 1.0 + a)
+    rest = xp.logical_or(p != 0, q != 0)
+    mod_b = _cabs(_complex(xp.where(rest, p, ops.scalar(1.0, p)), q, bn.dtype, xp), ops)
+    log_b = xp.where(rest, xp.log(mod_b), ninf)
+    ang_b = xp.atan2(q, p)
+    log_t = xp.where(nz, log_a, log_b)
+    return log_t, xp.where(nz, ang_a, ang_b)
+
+
 def logsumexp_complex(
     x: Array,
     b: Array | None,
@@ -428,28 +541,69 @@ def logsumexp_complex(
         rho = xr + xp.log(xp.abs(b_safe))
         phi = xi + xp.atan2(xp.imag(b_safe), xp.real(b_safe))
     dead = xp.logical_or(dead, rho == -math.inf)
+    live = xp.logical_not(dead)
     rho = xp.where(dead, ninf, rho)
     mx, shift = _shift(rho, axes, ops)
-    is_max = xp.logical_and(rho == mx, xp.logical_not(dead))
+    is_max = xp.logical_and(rho == mx, live)
     # the pivot's phase: among the terms of maximal modulus, the largest phase
     phi_k = xp.max(xp.where(is_max, phi, ninf), axis=axes, keepdims=True)
-    phi_k = xp.where(xp.isfinite(phi_k), phi_k, zero)
+    phi_k = ops.stop_gradient(xp.where(xp.isfinite(phi_k), phi_k, zero))
     dphi = xp.where(dead, zero, phi - phi_k)
-    e = ops.exp(rho - shift)
     is_piv = xp.logical_and(is_max, dphi == 0)
-    piv = xp.astype(is_piv, xr.dtype)
-    # pivot terms are 1 + 0i exactly: subtracting 1 there leaves the others
-    p = xp.sum(e * xp.cos(dphi) - piv, axis=axes, keepdims=True)
-    p = p + (xp.sum(piv, axis=axes, keepdims=True) - 1.0)
-    q = xp.sum(e * xp.sin(dphi), axis=axes, keepdims=True)
-    # log(1 + p + iq): |.|^2 - 1 = p(2 + p) + q^2 without cancellation near 0
-    mod2m1 = p * (2.0 + p) + q * q
-    ok = mod2m1 > -1.0
-    log_abs = xp.where(ok, 0.5 * xp.log1p(xp.where(ok, mod2m1, zero)), ninf)
+    # The group: the live entries equal to the pivot's x (among the pivots,
+    # the largest real, then imaginary part).  Their terms are b_i exp(x_k):
+    # relative to the pivot's, the sum of their weights over its weight,
+    # which cancels exactly where the weights do; the others' terms are
+    # e (cos + i sin)(phase - the pivot's), the polar form relative to it.
+    xr_k = xp.max(xp.where(is_piv, xr, ninf), axis=axes, keepdims=True)
+    on_k = xp.logical_and(is_piv, xr == xr_k)
+    xi_k = xp.max(xp.where(on_k, xi, ninf), axis=axes, keepdims=True)
+    has_k = xp.logical_and(xp.isfinite(mx), xp.logical_and(xp.isfinite(xr_k), xp.isfinite(xi_k)))
+    xr_k = ops.stop_gradient(xp.where(has_k, xr_k, zero))
+    xi_k = ops.stop_gradient(xp.where(has_k, xi_k, zero))
+    group = xp.logical_and(live, xp.logical_and(xr == xr_k, xi == xi_k))
+    group = xp.logical_and(group, has_k)
+    # one exp, cos and sin: of x - x_k, 0 exactly, in the group, so 1 + 0i
+    # there; of the polar form relative to the pivot elsewhere.  A slice
+    # holding +inf or NaN is the direct form's (below): no terms here, whose
+    # inf * sin(0) would make a NaN the result may not have.
+    hot = xp.logical_not(xp.logical_or(xp.isfinite(mx), mx == -math.inf))
+    mod = xp.where(group, xp.where(group, xr, xr_k) - xr_k, rho - shift)
+    e = ops.exp(xp.where(hot, ninf, mod))
+    arg = xp.where(group, xp.where(group, xi, xi_k) - xi_k, dphi)
+    ec, es = e * xp.cos(arg), e * xp.sin(arg)
+    # the group's terms are 0 (e cos - 1, e sin) but carry their gradients in x
+    if b_safe is None:
+        bn = xp.astype(xp.sum(xp.astype(group, xr.dtype), axis=axes, keepdims=True), x.dtype)
+        p = xp.sum(ec - xp.astype(group, xr.dtype), axis=axes, keepdims=True)
+        q = xp.sum(es, axis=axes, keepdims=True)
+    else:
+        # the group's entries share x, and so the pivots among them b
+        sel = xp.logical_and(group, is_piv)
+        bk_r = xp.max(xp.where(sel, xp.real(b_safe), ninf), axis=axes, keepdims=True)
+        bk_i = xp.max(xp.where(sel, xp.imag(b_safe), ninf), axis=axes, keepdims=True)
+        bk_r = xp.where(has_k, bk_r, ops.scalar(1.0, xr))
+        bk_i = xp.where(has_k, bk_i, zero)
+        bk = ops.stop_gradient(_complex(bk_r, bk_i, x.dtype, xp))
+        h = xp.astype(_pivot_scale(xp.abs(bk), ops), x.dtype)
+        total_b = xp.sum(xp.where(group, b_safe * h, xp.zeros_like(x)), axis=axes, keepdims=True)
+        # one pivot: 1 exactly (complex z/z is not 1 exactly on JAX or torch)
+        bn = xp.where(total_b == bk * h, xp.ones_like(bk), total_b / (bk * h))
+        # b / b_k in the group (finite elsewhere, for where's other gradient)
+        ratio = xp.where(group, b_safe, bk) / bk
+        rr, ri = xp.real(ratio), xp.imag(ratio)
+        p_g = rr * (ec - 1.0) - ri * es
+        q_g = rr * es + ri * (ec - 1.0)
+        p = xp.sum(xp.where(group, p_g, ec), axis=axes, keepdims=True)
+        q = xp.sum(xp.where(group, q_g, es), axis=axes, keepdims=True)
+    log_abs, ang = _log_complex_sum(bn, p, q, ops)
     re = shift + log_abs
-    im = _wrap_phase(phi_k + xp.atan2(q, 1.0 + p), ops)
-    # infinities, a zero or overflowing total, NaN: the direct form decides
-    bad = xp.logical_or(_nonfinite_slices(re, xp), _nonfinite_slices(im, xp))
+    # a zero total is -inf + 0j, log(0) as C99 has it
+    im = xp.where(log_abs == -math.inf, zero, _wrap_phase(phi_k + ang, ops))
+    # infinities, NaN: the direct form decides; an exactly zero total (-inf)
+    # is the shifted form's, as for real weights
+    bad = xp.logical_or(xp.logical_not(re < math.inf), _nonfinite_slices(im, xp))
+    bad = xp.logical_or(bad, hot)
     total = xp.sum(_direct_sum(x, b, dead, bad, ops, is_complex=True), axis=axes, keepdims=True)
     total = xp.where(bad, total, xp.ones_like(total))
     if return_sign:
@@ -472,6 +626,7 @@ def logsumexp_complex(
         log_mod = xp.where(one_hot, ops.scalar(math.inf, log_mod), log_mod)
         re = xp.where(bad, log_mod, re)
         phase = _complex(xp.cos(im), xp.sin(im), x.dtype, xp)
+        phase = xp.where(re == -math.inf, xp.zeros_like(phase), phase)
         sgn = xp.where(bad, _csign(total, ops), phase)
         return _squeeze(re, axes, keepdims, xp), _squeeze(sgn, axes, keepdims, xp)
     direct = xp.log(total)
@@ -506,6 +661,6 @@ def logmeanexp(
     use = near if mask is None else xp.logical_and(near, mask)
     em1 = xp.where(use, xp.expm1(xp.where(use, x, zero)), zero)
     mean_em1 = xp.sum(em1, axis=axes, keepdims=True) / n_safe
-    out = xp.where(near, xp.log1p(xp.where(near, mean_em1, zero)), shifted)
-    out = xp.where(n > 0, out, ops.scalar(math.nan, out))
+    out = xp.where(near, _log1p(xp.where(near, mean_em1, zero), ops), shifted)
+    out = ops.where_nan(n <= 0, out)
     return _squeeze(out, axes, keepdims, xp)

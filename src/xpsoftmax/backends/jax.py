@@ -34,6 +34,16 @@ class JaxOps(_core.Ops):
 
         return jax.lax.stop_gradient(a)
 
+    def where_nan(self, cond: Any, a: Any) -> Any:
+        # inf - inf of an array that is inf only where cond holds, not a NaN
+        # constant: jax.debug_nans stops at the first operation whose output
+        # holds a NaN, so a constant would stop every call, also those whose
+        # result has none (JAX's regression test for its issue 7634,
+        # logsumexp(1.0, b=1.0) under debug_nans)
+        xp = self.xp
+        inf = xp.where(cond, self.scalar(float("inf"), a), self.scalar(0.0, a))
+        return xp.where(cond, inf - inf, a)
+
 
 def _log1p_parts(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
     """(m, t) with m the slice max (kept dims) and t = sum(exp(x - m)) - 1.
@@ -170,9 +180,16 @@ def fused_pays(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
     fused form.  Static under jit (shapes are known at trace time), so each
     shape compiles to one of the two.
 
+    A shape with a symbolic dimension (``jax.export.symbolic_shape``) has no
+    slice count to compare at trace time (the comparison would raise
+    InconclusiveDimensionOperation): it takes the core, which is valid and
+    accurate at every size, so one exported function serves every batch size.
+
     >>> fused_pays((4096, 16), (1,)), fused_pays((2048, 2048), (1,))
     (True, False)
     """
+    if not all(isinstance(n, int) for n in shape):
+        return False
     slice_len = 1
     for a in axes:
         slice_len *= shape[a]
