@@ -253,3 +253,92 @@ def test_inputs_are_not_mutated():
     xs.linear_cross_entropy_grad(x, w, y, chunk_size=2)
     for a, c in zip((x, w, y), copies, strict=True):
         assert np.array_equal(a, c)
+
+
+# -- torch: autograd, gradcheck, compile, export ------------------------------------------------
+def _torch_problem(torch, dtype, seed=8, n=N):
+    p = _problem(seed)
+    x = torch.asarray(p["x"][:n], dtype=dtype).requires_grad_()
+    w = torch.asarray(p["w"], dtype=dtype).requires_grad_()
+    b = torch.asarray(p["b"], dtype=dtype).requires_grad_()
+    return x, w, b, torch.asarray(p["y"][:n])
+
+
+@pytest.mark.parametrize("reduction,chunk", [("mean", None), ("sum", 3), ("none", ("vocab", 4))])
+def test_torch_autograd_against_mpmath(reduction, chunk):
+    torch = pytest.importorskip("torch")
+    from xpsoftmax.testing import Target
+
+    p = _problem(8)
+    x, w, b, y = _torch_problem(torch, torch.float32)
+    loss = xs.linear_cross_entropy(x, w, y, linear_bias=b, reduction=reduction, chunk_size=chunk,
+                                   label_smoothing=0.1)  # fmt: skip
+    cot = np.linspace(0.5, 2.0, N) if reduction == "none" else np.float64(1.5)
+    grads = torch.autograd.grad(loss, (x, w, b), torch.asarray(cot, dtype=torch.float32))
+    ref = mp_cross_entropy(_logits(p), p["y"], reduction=reduction, label_smoothing=0.1)
+    ref["grad"] = ref["grad"] * (cot[:, None] if reduction == "none" else cot)
+    # the cotangent's product adds one rounding per entry
+    _check_grads((loss, *grads), {**ref, "kg": ref["kg"] + 1}, p, Target("torch"))
+
+
+def test_torch_gradcheck_float64():
+    torch = pytest.importorskip("torch")
+    x, w, b, y = _torch_problem(torch, torch.float64, n=4)
+    for reduction, chunk in (("mean", None), ("none", ("vocab", 4))):
+
+        def f(x, w, b, reduction=reduction, chunk=chunk):
+            return xs.linear_cross_entropy(x, w, y[:4], linear_bias=b, reduction=reduction,
+                                           chunk_size=chunk, label_smoothing=0.2)  # fmt: skip
+
+        assert torch.autograd.gradcheck(f, (x, w, b))
+
+
+def test_torch_retained_graph_backward_twice():
+    torch = pytest.importorskip("torch")
+    x, w, b, y = _torch_problem(torch, torch.float64)
+    loss = xs.linear_cross_entropy(x, w, y, linear_bias=b)
+    first = torch.autograd.grad(loss, (x, w, b), retain_graph=True)
+    # the first backward scaled the precomputed gradients in place; the
+    # second recomputes them
+    second = torch.autograd.grad(loss, (x, w, b))
+    for a, c in zip(first, second, strict=True):
+        torch.testing.assert_close(a, c, rtol=1e-14, atol=0)
+
+
+def test_torch_compile_dynamic_two_sizes_one_graph():
+    torch = pytest.importorskip("torch")
+    f = torch.compile(lambda x, w, b, y: xs.linear_cross_entropy(x, w, y, linear_bias=b),
+                      fullgraph=True, dynamic=True, backend="aot_eager")  # fmt: skip
+    x, w, b, y = _torch_problem(torch, torch.float32)
+    loss = f(x, w, b, y)
+    loss.backward()
+    ref = xs.linear_cross_entropy_grad(x.detach(), w.detach(), y, linear_bias=b.detach())
+    torch.testing.assert_close(loss.detach(), ref.loss, rtol=0, atol=0)
+    torch.testing.assert_close(w.grad, ref.grad_linear_weight, rtol=0, atol=0)
+    # another batch size: the same graph (no guard on the size), no recompile
+    with torch.compiler.set_stance("fail_on_recompile"):
+        x2, w2, b2, y2 = _torch_problem(torch, torch.float32, seed=9, n=N - 2)
+        loss2 = f(x2, w2, b2, y2)
+    ref2 = xs.linear_cross_entropy(x2.detach(), w2.detach(), y2, linear_bias=b2.detach())
+    torch.testing.assert_close(loss2.detach(), ref2, rtol=0, atol=0)
+
+
+def test_torch_export_dynamic_batch():
+    torch = pytest.importorskip("torch")
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(D, V)
+
+        def forward(self, h, y):
+            return xs.linear_cross_entropy(h, self.lin.weight, y, linear_bias=self.lin.bias)
+
+    m = Head()
+    x, _, _, y = _torch_problem(torch, torch.float32)
+    n = torch.export.Dim("n")
+    ep = torch.export.export(m, (x.detach(), y), dynamic_shapes={"h": {0: n}, "y": {0: n}})
+    assert "xpsoftmax.linear_cross_entropy" in str(ep.graph)
+    for rows in (N, 3):
+        got = ep.module()(x.detach()[:rows], y[:rows])
+        torch.testing.assert_close(got, m(x.detach()[:rows], y[:rows]), rtol=0, atol=0)

@@ -60,6 +60,10 @@ def _backend_route(name: str) -> Route:
         from .backends import _lce_numpy
 
         return _lce_numpy.NumpyRoute() if name == "numpy" else _lce_numpy.CupyRoute()
+    if name == "torch":
+        from .backends import _lce_torch
+
+        return _lce_torch.TorchRoute()
     return PORTABLE
 
 
