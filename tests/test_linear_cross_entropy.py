@@ -342,3 +342,27 @@ def test_torch_export_dynamic_batch():
     for rows in (N, 3):
         got = ep.module()(x.detach()[:rows], y[:rows])
         torch.testing.assert_close(got, m(x.detach()[:rows], y[:rows]), rtol=0, atol=0)
+
+
+# -- JAX: jit, grad, vmap --------------------------------------------------------------------------
+def test_jax_grad_jit_and_vmap():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    p = _problem(10)
+    x, w, b, y = (jnp.asarray(p[k]) for k in ("x", "w", "b", "y"))
+
+    def f(x, w, b, chunk):
+        return xs.linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=chunk)
+
+    ref = xs.linear_cross_entropy_grad(x, w, y, linear_bias=b)
+    for chunk in (None, ("vocab", 4)):
+        v, g = jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)), static_argnums=3)(x, w, b, chunk)
+        assert abs(float(v) - float(ref.loss)) <= 2 * 2.0**-24 * abs(float(ref.loss))
+        for a, r in zip(g, ref[1:], strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-5, atol=1e-7)
+    # vmap over a batch of problems sharing the layer
+    xb = jnp.stack([x, x[::-1]])
+    yb = jnp.stack([y, y[::-1]])
+    per = jax.vmap(lambda xi, yi: xs.linear_cross_entropy(xi, w, yi, linear_bias=b))(xb, yb)
+    np.testing.assert_allclose(np.asarray(per), [float(ref.loss)] * 2, rtol=1e-6)

@@ -64,6 +64,10 @@ def _backend_route(name: str) -> Route:
         from .backends import _lce_torch
 
         return _lce_torch.TorchRoute()
+    if name == "jax":
+        from .backends import _lce_jax
+
+        return _lce_jax.JaxRoute()
     return PORTABLE
 
 
