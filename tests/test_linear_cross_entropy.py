@@ -366,3 +366,21 @@ def test_jax_grad_jit_and_vmap():
     yb = jnp.stack([y, y[::-1]])
     per = jax.vmap(lambda xi, yi: xs.linear_cross_entropy(xi, w, yi, linear_bias=b))(xb, yb)
     np.testing.assert_allclose(np.asarray(per), [float(ref.loss)] * 2, rtol=1e-6)
+
+
+# -- Dask: lazy ------------------------------------------------------------------------------------
+def test_dask_stays_lazy_and_matches_numpy():
+    da = pytest.importorskip("dask.array")
+    p = _problem(11)
+    ref = xs.linear_cross_entropy_grad(p["x"], p["w"], p["y"], linear_bias=p["b"])
+    args = (
+        da.from_array(p["x"], chunks=(3, 2)),
+        da.from_array(p["w"]),
+        da.from_array(p["y"], chunks=3),
+    )
+    loss = xs.linear_cross_entropy(*args, linear_bias=da.from_array(p["b"]))
+    got = xs.linear_cross_entropy_grad(*args, linear_bias=da.from_array(p["b"]))
+    assert isinstance(loss, da.Array) and all(isinstance(g, da.Array) for g in got)
+    np.testing.assert_allclose(loss.compute(), ref.loss, rtol=4e-7)
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g.compute(), r, rtol=4e-6, atol=1e-8)

@@ -68,6 +68,10 @@ def _backend_route(name: str) -> Route:
         from .backends import _lce_jax
 
         return _lce_jax.JaxRoute()
+    if name == "dask":
+        from .backends import _lce_dask
+
+        return _lce_dask.DaskRoute()
     return PORTABLE
 
 
