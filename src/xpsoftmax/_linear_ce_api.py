@@ -72,6 +72,10 @@ def _backend_route(name: str) -> Route:
         from .backends import _lce_dask
 
         return _lce_dask.DaskRoute()
+    if name == "tensorflow":
+        from .backends import _lce_tf
+
+        return _lce_tf.TfRoute()
     return PORTABLE
 
 

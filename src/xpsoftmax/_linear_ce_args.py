@@ -175,13 +175,13 @@ def lce_call(
     ignore_index = check_ignore_index(ignore_index)
     chunk = check_chunk_size(chunk_size)
     _float_dtype("x", x, xp)
-    if x.ndim not in (1, 2):
+    if len(x.shape) not in (1, 2):
         raise ValueError(
             f"x must have 1 or 2 dimensions ((D,) or (N, D)), got shape {tuple(x.shape)}"
         )
     linear_weight = loss_array(linear_weight, "linear_weight", x, xp, backend)
     _float_dtype("linear_weight", linear_weight, xp)
-    if linear_weight.ndim != 2:
+    if len(linear_weight.shape) != 2:
         raise ValueError(
             f"linear_weight must have 2 dimensions (V, D), got shape {tuple(linear_weight.shape)}"
         )
@@ -203,10 +203,10 @@ def lce_call(
                 f"linear_bias must have shape (V,) = ({v},), got {tuple(linear_bias.shape)}"
             )
     weight = check_class_weight(weight, v, x, xp, backend)
-    unbatched = x.ndim == 1
+    unbatched = len(x.shape) == 1
     batch = () if unbatched else (x.shape[0],)
     target = loss_array(target, "target", x, xp, backend)
-    probs = classify_target(target, _LogitsShape((*batch, v)), x.ndim - 1, xp) == "probs"
+    probs = classify_target(target, _LogitsShape((*batch, v)), len(x.shape) - 1, xp) == "probs"
     where = check_sample_mask(where, batch, x, xp, backend)
     dtypes = [x.dtype, linear_weight.dtype]
     dtypes += [
