@@ -177,8 +177,7 @@ def _unpack(stats: Any, p: lce.Problem) -> lce.Stats | None:
     return lce.Stats(**rows)
 
 
-@torch.library.custom_op("xpsoftmax::linear_cross_entropy", mutates_args=())
-def forward_op(
+def forward_kernel(
     x: Tensor, w: Tensor, b: Tensor | None, target: Tensor, weight: Tensor | None,
     live: Tensor | None, eps: float, reduction: str, by: str, size: int,
     grad_x: bool, grad_w: bool, grad_b: bool,
@@ -202,6 +201,17 @@ def forward_op(
     # them, over row chunks); (0,) where no backward will come
     stats = _pack(st, x) if needs.any else _empty(x)
     return lce.reduce(losses, c, reduction, x.dtype, ops), _empty(x), _empty(x), _empty(x), stats
+
+
+@torch.library.custom_op("xpsoftmax::linear_cross_entropy", mutates_args=())
+def forward_op(
+    x: Tensor, w: Tensor, b: Tensor | None, target: Tensor, weight: Tensor | None,
+    live: Tensor | None, eps: float, reduction: str, by: str, size: int,
+    grad_x: bool, grad_w: bool, grad_b: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    """The fused loss as an operator (:func:`forward_kernel`)."""
+    return forward_kernel(x, w, b, target, weight, live, eps, reduction, by, size,
+                          grad_x, grad_w, grad_b)  # fmt: skip
 
 
 @forward_op.register_fake
@@ -257,14 +267,19 @@ def _backward_fake(
 
 
 def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-    x, w, b, target, weight, live, eps, reduction, by, size, gx, gw, gb = inputs
     _, dx, dw, db, stats = output
     ctx.mark_non_differentiable(dx, dw, db, stats)
+    _keep(ctx, inputs, output)
+
+
+def _keep(ctx: Any, inputs: Any, output: Any) -> None:
+    """What the backward needs: the inputs, the statistics, and the
+    precomputed gradients as attributes (not saved tensors), so that the
+    eager backward may scale them in place and hand them over."""
+    x, w, b, target, weight, live, eps, reduction, by, size, gx, gw, gb = inputs
+    _, dx, dw, db, stats = output
     ctx.save_for_backward(x, w, b, target, weight, live, stats)
     ctx.args = (eps, reduction, by, size)
-    # the precomputed gradients: held as attributes (not saved tensors),
-    # so that the eager backward may scale them in place and hand them
-    # over as the only reference (no copy into .grad)
     ctx.pre = (dx, dw, db) if reduction != "none" and (gx or gw or gb) else None
 
 
@@ -297,11 +312,44 @@ torch.library.register_autograd(
 )
 
 
+class EagerFunction(torch.autograd.Function):
+    """The kernel and the same backward as a plain autograd Function, for
+    plain eager calls: autograd hands a gradient this returns to ``.grad``
+    as it is, where it copies one that an operator's autograd returns
+    (measured: a 64 MiB weight gradient peaked at 128 MiB through the
+    operator, 64 MiB through this)."""
+
+    @staticmethod
+    def forward(ctx: Any, *inputs: Any) -> Any:
+        output = forward_kernel(*inputs)
+        _keep(ctx, inputs, output)
+        return output[0]
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        return backward(ctx, *grads)
+
+
+def _plain_eager(x: Tensor) -> bool:
+    """No compile, export, jit trace, functorch transform, dispatch or
+    function mode, and a plain tensor: what the Function serves."""
+    C = torch._C
+    return (
+        type(x) is torch.Tensor
+        and not torch.compiler.is_compiling()
+        and not C._are_functorch_transforms_active()
+        and C._len_torch_dispatch_stack() == 0
+        and not C._is_torch_function_mode_enabled()
+        and C._get_tracing_state() is None
+    )
+
+
 class TorchRoute(Route):
-    """The operator where autograd, compile and export can see it; the
-    portable code where a gradient must reach ``target`` or ``weight``, or
-    under a ``torch.func`` transform (the operator's autograd does not
-    compose with those)."""
+    """The operator where compile and export must see it, its kernel
+    through :class:`EagerFunction` in plain eager calls, and the portable
+    code where a gradient must reach ``target`` or ``weight`` or under a
+    ``torch.func`` transform (the operator's autograd does not compose with
+    those)."""
 
     def ops(self, call: LceCall) -> lce.ChunkOps:
         return TorchOps(call.xp)
@@ -320,9 +368,11 @@ class TorchRoute(Route):
         gx = grad_on and call.x.requires_grad
         gw = grad_on and call.w.requires_grad
         gb = grad_on and b is not None and b.requires_grad
-        loss, *_ = forward_op(call.x, call.w, b, call.target, call.class_weight, call.live,
-                              call.eps, call.reduction, by, size, gx, gw, gb)  # fmt: skip
-        return loss
+        args = (call.x, call.w, b, call.target, call.class_weight, call.live, call.eps,
+                call.reduction, by, size, gx, gw, gb)  # fmt: skip
+        if _plain_eager(call.x):
+            return EagerFunction.apply(*args)
+        return forward_op(*args)[0]
 
     def value_and_grad(
         self, call: LceCall, grad_output: Any, needs: lce.Needs
