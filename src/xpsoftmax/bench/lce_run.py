@@ -1,0 +1,228 @@
+"""``python -m xpsoftmax.bench.lce_run``: the fused linear cross-entropy bench.
+
+For each case (:mod:`.lce_cases`) and backend: first every subject's peak
+memory, each in its own process (:mod:`.lce_memory`), then their times in
+this process, interleaved: one warm-up call each, then ``--repeat`` rounds
+in which every subject runs once, in an order rotated from round to round;
+the medians' ratios are the goals' time figures.  A subject whose warm-up
+took longer than :data:`SLOW_S` is timed in the first round only (torch's
+default options at V = 131072 take minutes a call).
+
+Writes ``PREFIX.json`` (the rows and the goals), ``PREFIX.md`` (the goal
+table and every row) and ``PREFIX.png`` (peak memory and time against V).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .lce_cases import GOAL_CASES, LARGE_CASE, SWEEP, LceCase, goals
+from .lce_memory import measure
+from .lce_subjects import BACKENDS, subjects
+
+#: a warm-up slower than this: timed once more only
+SLOW_S = 60.0
+
+
+def time_rounds(subs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, list[float]]:
+    """Seconds per call of each subject over interleaved rounds (see the module docstring)."""
+    times: dict[str, list[float]] = {k: [] for k in subs}
+    slow = set()
+    for name, fn in subs.items():
+        t0 = time.perf_counter()
+        fn()
+        if time.perf_counter() - t0 > SLOW_S:
+            slow.add(name)
+    names = list(subs)
+    for r in range(repeat):
+        for k in range(len(names)):
+            name = names[(k + r) % len(names)]
+            if name in slow and r > 0:
+                continue
+            gc.collect()
+            t0 = time.perf_counter()
+            subs[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def run(
+    cases: tuple[LceCase, ...], backends: tuple[str, ...], repeat: int, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for case in cases:
+        for backend in backends:
+            if case.backends is not None and backend not in case.backends:
+                continue
+            names = tuple(subjects(backend, LceCase("names", 8, 4, 16), None))
+            names = tuple(n for n in names if n not in case.skip)
+            mem = {}
+            for name in names:
+                log(f"{case.name} {backend} {name}: peak memory")
+                mem[name] = measure(backend, name, case)
+            log(f"{case.name} {backend}: timing {', '.join(names)}")
+            subs = subjects(backend, case)
+            times = time_rounds(subs, repeat)
+            del subs
+            gc.collect()
+            for name in names:
+                t = times[name]
+                m = mem[name]
+                rows.append({
+                    "case": case.name, "shape": list(case.shape), "backend": backend,
+                    "subject": name, "median_s": statistics.median(t) if t else None,
+                    "times_s": t, "peak_bytes": m.get("peak_bytes"),
+                    "jax_analysis_bytes": m.get("jax_analysis_bytes"), "error": m.get("error"),
+                })  # fmt: skip
+    return rows
+
+
+def _fmt_mib(b: Any) -> str:
+    return "" if b is None else f"{b / 2**20:.0f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    from .report import markdown_table
+
+    m = report["machine"]
+    held = [g for g in report["goals"] if g["holds"] is not None]
+    lines = [
+        f"Measured {report['date']} on: {', '.join(f'{k} {v}' for k, v in m.items())}.",
+        f"Command: `{report['command']}`.",
+        "",
+        "Method: float32, forward + backward of a mean cross-entropy over class indices "
+        "(x and the weight both need their gradient, no bias).  Times: medians of "
+        "interleaved rounds in one process (a warm-up call each first; a subject whose "
+        "warm-up took over a minute is timed once).  Peak memory: each subject in a fresh "
+        "process, after a full-size warm-up call and malloc_trim, the peak resident set "
+        "(VmHWM, reset through /proc/self/clear_refs) minus the resident set just before "
+        "the call: every byte the call touched beyond its inputs, gradients included.  "
+        "JAX also: its compiled program's memory_analysis (temporaries + outputs).",
+        "",
+        f"Goals ({sum(g['holds'] for g in held)} of {len(held)} judged hold; "
+        f"{len(report['goals']) - len(held)} not judged):",
+        "",
+        markdown_table(
+            ["goal", "measured", "limit", "holds"],
+            [
+                [
+                    g["goal"],
+                    "" if g["value"] is None else f"{g['value']:.3f}x",
+                    f"<= {g['limit']:g}x",
+                    {True: "yes", False: "NO", None: "not judged"}[g["holds"]],
+                ]
+                for g in report["goals"]
+            ],
+        ),
+        "",
+        "All rows:",
+        "",
+        markdown_table(
+            [
+                "case",
+                "(N, D, V)",
+                "backend",
+                "subject",
+                "median",
+                "times (s)",
+                "peak MiB",
+                "JAX analysis MiB",
+            ],
+            [
+                [
+                    r["case"],
+                    str(tuple(r["shape"])),
+                    r["backend"],
+                    r["subject"],
+                    "" if r["median_s"] is None else f"{r['median_s']:.2f} s",
+                    " ".join(f"{t:.2f}" for t in r["times_s"]),
+                    _fmt_mib(r["peak_bytes"]),
+                    _fmt_mib(r["jax_analysis_bytes"]),
+                ]
+                for r in report["results"]
+            ],
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: str) -> None:
+    """Peak memory and time against V at N = 2048, D = 512 (the sweep)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    series: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    for r in rows:
+        n, d, v = r["shape"]
+        if (n, d) != (2048, 512) or r["median_s"] is None:
+            continue
+        peak = r["peak_bytes"] / 2**20 if r["peak_bytes"] else float("nan")
+        series.setdefault((r["backend"], r["subject"]), []).append((v, peak, r["median_s"]))
+    for (backend, subject), pts in sorted(series.items()):
+        pts.sort()
+        vs = [p[0] for p in pts]
+        style = "-" if subject == "xpsoftmax" else "--"
+        label = f"{backend} {subject}"
+        axes[0].plot(vs, [p[1] for p in pts], style, marker="o", label=label)
+        axes[1].plot(vs, [p[2] for p in pts], style, marker="o", label=label)
+    axes[0].set(xscale="log", yscale="log", xlabel="V (classes)",
+                ylabel="peak memory above the inputs (MiB)", title="N=2048, D=512, f32 fwd+bwd")  # fmt: skip
+    axes[1].set(xscale="log", yscale="log", xlabel="V (classes)", ylabel="median time (s)",
+                title="N=2048, D=512, f32 fwd+bwd")  # fmt: skip
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m xpsoftmax.bench.lce_run")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", default="goals,sweep,large",
+                        help="comma list of goals, sweep, large (default: all)")  # fmt: skip
+    parser.add_argument("--out", metavar="PREFIX", help="write PREFIX.json, PREFIX.md, PREFIX.png")
+    args = parser.parse_args(argv)
+    pick = {"goals": GOAL_CASES, "sweep": SWEEP, "large": (LARGE_CASE,)}
+    cases = tuple(c for name in args.cases.split(",") for c in pick[name])
+    backends = tuple(b for b in args.backends.split(",") if b)
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"{time.perf_counter() - t0:7.1f} s  {msg}", file=sys.stderr, flush=True)
+
+    rows = run(cases, backends, args.repeat, log)
+    from .report import machine
+
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python -m xpsoftmax.bench.lce_run " + " ".join(argv or sys.argv[1:]),
+        "machine": machine(),
+        "goals": goals(rows),
+        "results": rows,
+    }
+    text = markdown(report)
+    print(text)
+    if args.out:
+        with open(args.out + ".json", "w") as f:
+            json.dump(report, f, indent=1)
+        with open(args.out + ".md", "w") as f:
+            f.write(text)
+        plot(rows, args.out + ".png")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
