@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .. import _linear_ce as lce
-from .._linear_ce_api import Route
+from .._linear_ce_api import PORTABLE, Route
 from .._linear_ce_args import LceCall, wide_rows
 
 #: the statistics rows an operator's ``stats`` output holds, in order
@@ -346,23 +346,24 @@ def _plain_eager(x: Tensor) -> bool:
 
 class TorchRoute(Route):
     """The operator where compile and export must see it, its kernel
-    through :class:`EagerFunction` in plain eager calls, and the portable
-    code where a gradient must reach ``target`` or ``weight`` or under a
+    through :class:`EagerFunction` in plain eager calls, and the array-API
+    route where a gradient must reach ``target`` or ``weight`` or under a
     ``torch.func`` transform (the operator's autograd does not compose with
-    those)."""
+    ``grad``, and it has no ``vmap`` rule)."""
 
     def ops(self, call: LceCall) -> lce.ChunkOps:
         return TorchOps(call.xp)
 
     def loss(self, call: LceCall) -> Any:
-        from .torch import func_transform_gap
-
         grad_on = torch.is_grad_enabled()
-        if func_transform_gap() is not None or (
+        # torch.func transforms (vmap too: the operator has no batching rule)
+        if torch._C._are_functorch_transforms_active() or (
             grad_on
             and any(a is not None and a.requires_grad for a in (call.target, call.class_weight))
         ):
-            return super().loss(call)
+            # the array-API operations, which autograd and torch.func
+            # differentiate (the in-place hooks would overwrite what they save)
+            return PORTABLE.loss(call)
         by, size = call.chunk if call.chunk is not None else ("auto", 0)
         b = call.b
         gx = grad_on and call.x.requires_grad
