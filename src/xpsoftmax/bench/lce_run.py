@@ -8,8 +8,12 @@ the medians' ratios are the goals' time figures.  A subject whose warm-up
 took longer than :data:`SLOW_S` is timed in the first round only (torch's
 default options at V = 131072 take minutes a call).
 
-Writes ``PREFIX.json`` (the rows and the goals), ``PREFIX.md`` (the goal
-table and every row) and ``PREFIX.png`` (peak memory and time against V).
+``--cases accuracy`` adds the float32 accuracy against mpmath
+(:mod:`.lce_accuracy`; needs mpmath).  Writes ``PREFIX.json`` (the rows and
+the goals), ``PREFIX.md`` (the goal table and every row) and ``PREFIX.png``
+(peak memory and time against V); ``--update PREFIX`` adds this run's rows
+to a stored report (replacing those of the same case, backend and subject)
+and judges the goals again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import lce_accuracy
 from .lce_cases import GOAL_CASES, LARGE_CASE, SWEEP, LceCase, goals
 from .lce_memory import measure
 from .lce_subjects import BACKENDS, subjects
@@ -110,18 +115,20 @@ def markdown(report: dict[str, Any]) -> str:
         f"{len(report['goals']) - len(held)} not judged):",
         "",
         markdown_table(
-            ["goal", "measured", "limit", "holds"],
+            ["goal", "measured", "limit", "holds", "note"],
             [
                 [
                     g["goal"],
-                    "" if g["value"] is None else f"{g['value']:.3f}x",
-                    f"<= {g['limit']:g}x",
+                    "" if g["value"] is None else f"{g['value']:.3f}",
+                    f"<= {g['limit']:g}",
                     {True: "yes", False: "NO", None: "not judged"}[g["holds"]],
+                    g.get("note", ""),
                 ]
                 for g in report["goals"]
             ],
         ),
         "",
+        *_accuracy_table(report.get("accuracy", [])),
         "All rows:",
         "",
         markdown_table(
@@ -151,6 +158,29 @@ def markdown(report: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _accuracy_table(rows: list[dict[str, Any]]) -> list[str]:
+    from .report import markdown_table
+
+    if not rows:
+        return []
+    head = ["case", "backend", "chunks", "loss", "grad_x", "grad_w", "grad_b",
+            "float32 product floor (x, w, b)"]  # fmt: skip
+    body = [
+        [r["case"], r["backend"], r["chunk"], f"{r['loss_ulps']:.2f}",
+         *(f"{r[f'grad_{k}_ulps']:.2f}" for k in "xwb"),
+         ", ".join(f"{r[f'grad_{k}_floor_ulps']:.2f}" for k in "xwb")]
+        for r in rows
+    ]  # fmt: skip
+    return [
+        "Accuracy, float32, against mpmath (ulps; gradients normwise, in units of 2**-23): "
+        "inputs of few bits, so the logits are exact and the error is the fused "
+        "computation's own; the floor is the float32 product of the exact logit gradient.",
+        "",
+        markdown_table(head, body),
+        "",
+    ]
 
 
 def plot(rows: list[dict[str, Any]], path: str) -> None:
@@ -187,40 +217,64 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     plt.close(fig)
 
 
+def _merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(r.get(k) for k in ("case", "backend", "subject", "chunk"))
+
+    fresh = {key(r) for r in new}
+    return [r for r in old if key(r) not in fresh] + new
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xpsoftmax.bench.lce_run")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cases", default="goals,sweep,large",
-                        help="comma list of goals, sweep, large (default: all)")  # fmt: skip
+    parser.add_argument("--cases", default="accuracy,goals,sweep,large",
+                        help="comma list of accuracy, goals, sweep, large (default: all)")  # fmt: skip
     parser.add_argument("--out", metavar="PREFIX", help="write PREFIX.json, PREFIX.md, PREFIX.png")
+    parser.add_argument("--update", metavar="PREFIX",
+                        help="add this run's rows to PREFIX.json and write all three again")  # fmt: skip
     args = parser.parse_args(argv)
-    pick = {"goals": GOAL_CASES, "sweep": SWEEP, "large": (LARGE_CASE,)}
-    cases = tuple(c for name in args.cases.split(",") for c in pick[name])
+    pick = {"goals": GOAL_CASES, "sweep": SWEEP, "large": (LARGE_CASE,), "accuracy": ()}
+    groups = args.cases.split(",")
+    cases = tuple(c for name in groups for c in pick[name])
     backends = tuple(b for b in args.backends.split(",") if b)
     t0 = time.perf_counter()
 
     def log(msg: str) -> None:
         print(f"{time.perf_counter() - t0:7.1f} s  {msg}", file=sys.stderr, flush=True)
 
+    accuracy: list[dict[str, Any]] = []
+    if "accuracy" in groups:
+        log("accuracy against mpmath")
+        accuracy = lce_accuracy.measure(backends)
     rows = run(cases, backends, args.repeat, log)
     from .report import machine
 
+    command = "python -m xpsoftmax.bench.lce_run " + " ".join(argv or sys.argv[1:])
+    prefix = args.update or args.out
+    if args.update:
+        with open(args.update + ".json") as f:
+            stored = json.load(f)
+        rows = _merge(stored["results"], rows)
+        accuracy = _merge(stored.get("accuracy", []), accuracy)
+        command = f"{stored['command']}; then {command}"
     report = {
         "date": time.strftime("%Y-%m-%d"),
-        "command": "python -m xpsoftmax.bench.lce_run " + " ".join(argv or sys.argv[1:]),
+        "command": command,
         "machine": machine(),
-        "goals": goals(rows),
+        "goals": lce_accuracy.goals(accuracy) + goals(rows),
+        "accuracy": accuracy,
         "results": rows,
     }
     text = markdown(report)
     print(text)
-    if args.out:
-        with open(args.out + ".json", "w") as f:
+    if prefix:
+        with open(prefix + ".json", "w") as f:
             json.dump(report, f, indent=1)
-        with open(args.out + ".md", "w") as f:
+        with open(prefix + ".md", "w") as f:
             f.write(text)
-        plot(rows, args.out + ".png")
+        plot(rows, prefix + ".png")
     return 0
 
 
