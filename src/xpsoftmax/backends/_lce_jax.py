@@ -1,5 +1,14 @@
 """linear_cross_entropy on JAX: the portable algorithm behind a ``jax.custom_vjp``.
 
+Chunks run as ``lax.scan`` loops (the portable per-chunk steps as their
+bodies, rows or classes padded to whole chunks): XLA then holds one chunk
+at a time, where a Python loop over static slices let it keep nearly every
+chunk's buffers (measured, (4096, 512, 32768) float32 value and gradient:
+967 MiB of temporaries unrolled, 1024 MiB unfused).  XLA gives a scan's
+carried accumulator a second buffer, so where the weight gradient is large
+against the logits the default is vocabulary chunks, whose weight-gradient
+slices are per-chunk outputs (:func:`jax_plan`).
+
 Differentiated, the forward rule of a scalar reduction ("mean", "sum")
 computes the loss and the gradients in one pass (row chunks: three matrix
 products) and keeps the gradients as its residuals; the backward rule
@@ -14,6 +23,7 @@ cotangents).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +78,7 @@ def _problem(s: _Static, x: Any, w: Any, b: Any, target: Any, cw: Any, live: Any
 
 
 def _plan(p: lce.Problem, s: _Static) -> lce.Plan:
-    return lce.plan(p.n, p.v, p.x.dtype.itemsize, s.chunk)
+    return jax_plan(p.n, p.v, int(p.x.shape[1]), p.x.dtype.itemsize, s.chunk)
 
 
 def _ops() -> JaxOps:
@@ -89,6 +99,179 @@ def _zero_cotangent(a: Any) -> Any:
     return np.zeros(a.shape, dtype=jax.dtypes.float0)
 
 
+#: the weight gradient is updated in slices of this many bytes (see row_scan)
+W_SLAB_BYTES = 8 << 20
+
+
+def row_scan(
+    p: lce.Problem, g: Any, rows: int, needs: lce.Needs | None, ops: JaxOps
+) -> tuple[Any, lce.Grads]:
+    """Per-row losses and (``needs`` not None) the gradients of sum(g * loss)
+    over row chunks of ``rows``, as one ``lax.scan``."""
+    import jax
+    import jax.numpy as jnp
+
+    n, v, d = p.n, p.v, p.x.shape[1]
+    count = -(-n // rows)
+    pad = count * rows - n
+
+    def cut(a: Any, fill: Any) -> Any:
+        if pad:
+            a = jnp.concatenate([a, jnp.full((pad, *a.shape[1:]), fill, a.dtype)])
+        return a.reshape((count, rows, *a.shape[1:]))
+
+    live = p.live if p.live is not None else jnp.ones((n,), dtype=bool)
+    gs = cut(g, 0) if g is not None else cut(jnp.zeros((n,), p.x.dtype), 0)
+    inputs = (cut(p.x, 0), cut(p.target, 0), cut(live, False), gs)
+    span, whole = (0, rows), (0, v)
+    wslab = max(1, min(v, W_SLAB_BYTES // max(1, d * p.x.dtype.itemsize)))
+
+    def body(carry: Any, chunk: Any) -> Any:
+        x_r, t_r, live_r, g_r = chunk
+        pr = dataclasses.replace(p, x=x_r, target=t_r, live=live_r, n=rows)
+        cr = lce.constants(pr, ops)
+        st, e = lce.chunk_stats(pr, cr, span, whole, ops)
+        loss_r = lce.row_losses(pr, cr, st, span, ops)
+        if needs is None:
+            return carry, (loss_r, None)
+        dw, db = carry
+        dz = lce.grad_chunk_(e, pr, cr, st, g_r, span, whole, ops)
+        dx_r = dz @ p.w if needs.x else None
+        if needs.w:
+            # slice by slice: XLA makes the whole product dz.T @ x_r a
+            # temporary of the gradient's size before adding it (measured:
+            # +64 MiB at V = 32768, D = 512); a slice's product is added in place
+            for c0 in range(0, v, wslab):
+                c1 = min(v, c0 + wslab)
+                dw = dw.at[c0:c1].add(dz[:, c0:c1].T @ x_r)
+        if db is not None:
+            db = db + jnp.sum(dz, axis=0)
+        return (dw, db), (loss_r, dx_r)
+
+    zero_w = jnp.zeros((v, d), p.x.dtype) if needs is not None and needs.w else None
+    zero_b = (
+        jnp.zeros((v,), p.x.dtype) if needs is not None and needs.b and p.b is not None else None
+    )
+    (dw, db), (losses, dx) = jax.lax.scan(body, (zero_w, zero_b), inputs)
+    losses = losses.reshape(-1)[:n]
+    if dx is not None:
+        dx = dx.reshape(-1, d)[:n]
+    return losses, lce.Grads(dx, dw, db)
+
+
+def vocab_scan(
+    p: lce.Problem, c: lce.Consts, g: Any, cols: int, needs: lce.Needs | None, ops: JaxOps
+) -> tuple[Any, lce.Grads]:
+    """Per-row losses and (``needs`` not None) the gradients over vocabulary
+    chunks of ``cols`` classes, as two ``lax.scan``: the rows' statistics,
+    then each chunk's logits again for its gradients.  The classes are padded
+    to whole chunks with zero weights and a -inf bias (no class, no mass);
+    the weight gradient's slices are the second scan's per-chunk outputs,
+    which XLA writes into the result (a carried accumulator gets a copy)."""
+    import jax
+    import jax.numpy as jnp
+
+    n, v, d = p.n, p.v, p.x.shape[1]
+    count = -(-v // cols)
+    pad = count * cols - v
+    dt = p.x.dtype
+
+    def cut(a: Any, fill: Any, axis: int = 0) -> Any:
+        if pad:
+            shape = list(a.shape)
+            shape[axis] = pad
+            a = jnp.concatenate([a, jnp.full(shape, fill, a.dtype)], axis=axis)
+        if axis == 0:
+            return a.reshape((count, cols, *a.shape[1:]))
+        return jnp.moveaxis(a.reshape((a.shape[0], count, cols)), 1, 0)
+
+    b = p.b if p.b is not None else jnp.zeros((v,), dt)
+    chunks = {"w": cut(p.w, 0), "b": cut(b, -jnp.inf), "c0": jnp.arange(count) * cols}
+    if p.class_weight is not None:
+        chunks["cw"] = cut(p.class_weight, 0)
+    # the smoothing weights: a padded class has none, also without a bias
+    wfin = c.wfin if c.wfin is not None or not p.eps else jnp.ones((v,), dt)
+    if wfin is not None:
+        chunks["wfin"] = cut(wfin, 0)
+    if p.probs:
+        chunks["tau"] = cut(p.target, 0, axis=1)
+    span = (0, cols)
+
+    def local(ch: Any) -> tuple[lce.Problem, lce.Consts]:
+        """The problem and constants of one chunk, in the chunk's columns
+        (v stays V: a chunk never covers every class)."""
+        pr = dataclasses.replace(
+            p, w=ch["w"], b=ch["b"], class_weight=ch.get("cw"),
+            target=ch["tau"] if p.probs else p.target,
+        )  # fmt: skip
+        y = None if c.y is None else c.y - ch["c0"]
+        return pr, dataclasses.replace(c, y=y, wfin=ch.get("wfin"))
+
+    def stats_body(carry: Any, ch: Any) -> Any:
+        total, wf_total = carry
+        pr, cr = local(ch)
+        st, _ = lce.chunk_stats(pr, cr, (0, n), span, ops)
+        wf = jnp.sum(ch["wfin"]) if "wfin" in ch else jnp.asarray(0.0, dt)
+        merged = lce.combine(lce.Stats(*total), st, wf_total, wf, ops)
+        return (_stats_tuple(merged), wf_total + wf), None
+
+    zeros = jnp.zeros((n,), dt)
+    start = lce.Stats(jnp.full((n,), -jnp.inf, dt), zeros,
+                      None if c.y is None else zeros, zeros if p.eps else None,
+                      zeros if p.probs else None, zeros if p.probs else None)  # fmt: skip
+    (final, _), _ = jax.lax.scan(stats_body, (_stats_tuple(start), jnp.asarray(0.0, dt)), chunks)
+    st = lce.Stats(*final)
+    losses = lce.row_losses(p, c, st, (0, n), ops)
+    if needs is None:
+        return losses, lce.Grads(None, None, None)
+    shift = jnp.where(jnp.isfinite(st.m), st.m, 0)
+
+    def grad_body(dx: Any, ch: Any) -> Any:
+        pr, cr = local(ch)
+        e = jnp.exp(ops.logits(p.x, ch["w"], ch["b"]) - shift[:, None])
+        dz = lce.grad_chunk_(e, pr, cr, st, g, (0, n), span, ops)
+        dw_c = dz.T @ p.x if needs.w else None
+        db_c = jnp.sum(dz, axis=0) if needs.b and p.b is not None else None
+        if needs.x:
+            dx = dx + dz @ ch["w"]
+        return dx, (dw_c, db_c)
+
+    dx, (dw, db) = jax.lax.scan(grad_body, jnp.zeros((n, d), dt), chunks)
+    dw = None if dw is None else dw.reshape(count * cols, d)[:v]
+    db = None if db is None else db.reshape(-1)[:v]
+    return losses, lce.Grads(dx if needs.x else None, dw, db)
+
+
+def _stats_tuple(st: lce.Stats) -> tuple[Any, ...]:
+    return (st.m, st.t, st.zy, st.s, st.h, st.tw)
+
+
+def _losses_and_grads(
+    p: lce.Problem, c: lce.Consts, g: Any, pl: lce.Plan, ops: JaxOps, needs: lce.Needs | None
+) -> tuple[Any, lce.Grads | None]:
+    """Row plans through :func:`row_scan`, vocabulary plans through
+    :func:`vocab_scan` (``needs`` None: the losses only)."""
+    if pl.by == "rows":
+        losses, gr = row_scan(p, g, pl.size, needs, ops)
+    else:
+        losses, gr = vocab_scan(p, c, g, pl.size, needs, ops)
+    return losses, (gr if needs is not None else None)
+
+
+def jax_plan(n: int, v: int, d: int, itemsize: int, chunk: Any) -> lce.Plan:
+    """The portable plan at half the chunk bytes (XLA keeps a chunk's logits
+    and their exponentials apart); by default vocabulary chunks where the
+    weight gradient exceeds an eighth of the logits, since a row scan's
+    carried weight gradient gets a second buffer on XLA."""
+    if chunk is not None:
+        return lce.plan(n, v, itemsize, chunk)
+    pl = lce.plan(n, v, 2 * itemsize)
+    if pl.by == "rows" and v * d * lce.CHUNK_SHARE > n * v:
+        budget = pl.size * v * 2 * itemsize
+        return lce.Plan("vocab", max(1, min(v, budget // max(1, n * 2 * itemsize))))
+    return pl
+
+
 @functools.lru_cache(maxsize=1)
 def _lce() -> Any:
     import jax
@@ -98,7 +281,7 @@ def _lce() -> Any:
         p = _problem(s, x, w, b, target, cw, live)
         ops = _ops()
         c = lce.constants(p, ops)
-        losses, _ = lce.forward(p, c, _plan(p, s), ops)
+        losses, _ = _losses_and_grads(p, c, None, _plan(p, s), ops, None)
         return lce.reduce(losses, c, s.reduction, x.dtype, ops)
 
     def fwd(s: _Static, x: Any, w: Any, b: Any, target: Any, cw: Any, live: Any) -> Any:
@@ -111,16 +294,16 @@ def _lce() -> Any:
         if s.reduction != "none":
             g = lce.row_weights(c, s.reduction, 1.0, ops)
             needs = lce.Needs(True, True, b is not None)
-            losses, gr = lce.value_and_grad(p, c, g, pl, ops, needs)
-            res = ((gr.x, gr.w, gr.b), inputs, None)
-        else:
-            losses, st = lce.forward(p, c, pl, ops)
-            # a residual must be a pytree: the statistics as a tuple
-            res = (None, inputs, None if st is None else (st.m, st.t, st.zy, st.s, st.h, st.tw))
+            losses, gr = _losses_and_grads(p, c, g, pl, ops, needs)
+            assert gr is not None
+            res = ((gr.x, gr.w, gr.b), inputs)
+        else:  # the backward recomputes every chunk
+            losses, _ = _losses_and_grads(p, c, None, pl, ops, None)
+            res = (None, inputs)
         return lce.reduce(losses, c, s.reduction, x.dtype, ops), res
 
     def bwd(s: _Static, res: Any, g_out: Any) -> Any:
-        pre, inputs, st = res
+        pre, inputs = res
         x, w, b, target, cw, live = inputs
         rest = tuple(_zero_cotangent(a) for a in (target, cw, live))
         if pre is not None:
@@ -131,8 +314,8 @@ def _lce() -> Any:
         c = lce.constants(p, ops)
         g = lce.row_weights(c, s.reduction, g_out, ops)
         needs = lce.Needs(True, True, b is not None)
-        stats = None if st is None else lce.Stats(*st)
-        gr = lce.backward(p, c, stats, g, _plan(p, s), ops, needs)
+        _, gr = _losses_and_grads(p, c, g, _plan(p, s), ops, needs)
+        assert gr is not None
         return (gr.x, gr.w, gr.b, *rest)
 
     lce_loss.defvjp(fwd, bwd)
@@ -152,7 +335,8 @@ def _value_and_grad() -> Any:
         c = lce.constants(p, ops)
         g = lce.row_weights(c, s.reduction, g_out, ops)
         needs = lce.Needs(True, True, b is not None)
-        losses, gr = lce.value_and_grad(p, c, g, _plan(p, s), ops, needs)
+        losses, gr = _losses_and_grads(p, c, g, _plan(p, s), ops, needs)
+        assert gr is not None
         return lce.reduce(losses, c, s.reduction, x.dtype, ops), (gr.x, gr.w, gr.b)
 
     return jax.jit(run, static_argnums=(0,))
