@@ -59,8 +59,14 @@ def time_rounds(subs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, li
 
 
 def run(
-    cases: tuple[LceCase, ...], backends: tuple[str, ...], repeat: int, log: Callable[[str], None]
+    cases: tuple[LceCase, ...],
+    backends: tuple[str, ...],
+    repeat: int,
+    log: Callable[[str], None],
+    done: Callable[[list[dict[str, Any]]], None] = lambda rows: None,
 ) -> list[dict[str, Any]]:
+    """Every case's rows; ``done(rows so far)`` after each case and backend
+    (the report is written as it grows: a long run keeps what it measured)."""
     rows: list[dict[str, Any]] = []
     for case in cases:
         for backend in backends:
@@ -86,6 +92,7 @@ def run(
                     "times_s": t, "peak_bytes": m.get("peak_bytes"),
                     "jax_analysis_bytes": m.get("jax_analysis_bytes"), "error": m.get("error"),
                 })  # fmt: skip
+            done(rows)
     return rows
 
 
@@ -248,33 +255,36 @@ def main(argv: list[str] | None = None) -> int:
     if "accuracy" in groups:
         log("accuracy against mpmath")
         accuracy = lce_accuracy.measure(backends)
-    rows = run(cases, backends, args.repeat, log)
     from .report import machine
 
     command = "python -m xpsoftmax.bench.lce_run " + " ".join(argv or sys.argv[1:])
     prefix = args.update or args.out
+    stored: dict[str, Any] = {"results": [], "accuracy": []}
     if args.update:
         with open(args.update + ".json") as f:
             stored = json.load(f)
-        rows = _merge(stored["results"], rows)
-        accuracy = _merge(stored.get("accuracy", []), accuracy)
         command = f"{stored['command']}; then {command}"
-    report = {
-        "date": time.strftime("%Y-%m-%d"),
-        "command": command,
-        "machine": machine(),
-        "goals": lce_accuracy.goals(accuracy) + goals(rows),
-        "accuracy": accuracy,
-        "results": rows,
-    }
-    text = markdown(report)
-    print(text)
-    if prefix:
-        with open(prefix + ".json", "w") as f:
-            json.dump(report, f, indent=1)
-        with open(prefix + ".md", "w") as f:
-            f.write(text)
-        plot(rows, prefix + ".png")
+    info = machine()
+
+    def report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        results = _merge(stored["results"], rows)
+        acc = _merge(stored.get("accuracy", []), accuracy)
+        return {"date": time.strftime("%Y-%m-%d"), "command": command, "machine": info,
+                "goals": lce_accuracy.goals(acc) + goals(results), "accuracy": acc,
+                "results": results}  # fmt: skip
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        if prefix:
+            rep = report(rows)
+            with open(prefix + ".json", "w") as f:
+                json.dump(rep, f, indent=1)
+            with open(prefix + ".md", "w") as f:
+                f.write(markdown(rep))
+            plot(rep["results"], prefix + ".png")
+
+    rows = run(cases, backends, args.repeat, log, write)
+    write(rows)
+    print(markdown(report(rows)))
     return 0
 
 
