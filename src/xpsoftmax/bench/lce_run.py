@@ -36,8 +36,12 @@ from .lce_subjects import BACKENDS, subjects
 SLOW_S = 60.0
 
 
-def time_rounds(subs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, list[float]]:
-    """Seconds per call of each subject over interleaved rounds (see the module docstring)."""
+def time_rounds(
+    subs: dict[str, Callable[[], Any]], repeat: int, collect: bool = True
+) -> dict[str, list[float]]:
+    """Seconds per call of each subject over interleaved rounds (see the
+    module docstring); ``collect``: a garbage collection before each call,
+    so none pays for another's garbage."""
     times: dict[str, list[float]] = {k: [] for k in subs}
     slow = set()
     for name, fn in subs.items():
@@ -51,7 +55,8 @@ def time_rounds(subs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, li
             name = names[(k + r) % len(names)]
             if name in slow and r > 0:
                 continue
-            gc.collect()
+            if collect:
+                gc.collect()
             t0 = time.perf_counter()
             subs[name]()
             times[name].append(time.perf_counter() - t0)
