@@ -153,8 +153,10 @@ def linear_cross_entropy(
         Samples where it is False do not count (as if ignored).
     chunk_size : int or ("rows" | "vocab", int), optional
         Rows per chunk (an int), or the cut and its size.  By default the
-        shapes decide: row chunks of 32 MiB of logits, or vocabulary chunks
-        where fewer than 64 rows would fit.
+        shapes decide: chunks of at most 64 MiB and an eighth of the logits
+        (not cut below 16 MiB), of rows while at least 64 fit, else of
+        classes (JAX: half that, and classes where the weight gradient
+        exceeds an eighth of the logits).
     impl : {"auto", "portable"}
         "auto" takes the backend's route (torch: an operator with an
         analytic backward; JAX: a ``custom_vjp``; NumPy/CuPy: buffers reused
