@@ -78,22 +78,32 @@ class Plan:
         return [(s, min(s + step, total)) for s in range(0, total, step)] or [(0, 0)]
 
 
-def plan(n: int, v: int, itemsize: int, chunk_size: Any = None) -> Plan:
+def plan(
+    n: int,
+    v: int,
+    itemsize: int,
+    chunk_size: Any = None,
+    *,
+    most: int = CHUNK_BYTES,
+    share: int = CHUNK_SHARE,
+    min_rows: int = MIN_ROWS,
+) -> Plan:
     """The chunking of an (n, v) logits matrix of ``itemsize``-byte numbers.
 
     ``chunk_size`` None picks by shape: chunks of at most
     :data:`CHUNK_BYTES` and a :data:`CHUNK_SHARE`-th of the logits (but not
     under :data:`MIN_CHUNK_BYTES`); rows
     while that holds at least :data:`MIN_ROWS` (or every row), else
-    vocabulary chunks.  An int is rows per chunk; ``("rows", k)`` or
-    ``("vocab", k)`` names the cut.
+    vocabulary chunks (``most``, ``share``, ``min_rows``: a backend's own
+    bounds).  An int is rows per chunk; ``("rows", k)`` or ``("vocab", k)``
+    names the cut.
     """
     if chunk_size is not None:
         by, size = ("rows", chunk_size) if isinstance(chunk_size, int) else chunk_size
         return Plan(by, int(size))
-    budget = max(MIN_CHUNK_BYTES, min(CHUNK_BYTES, n * v * itemsize // CHUNK_SHARE))
+    budget = max(MIN_CHUNK_BYTES, min(most, n * v * itemsize // share))
     rows = budget // max(1, v * itemsize)
-    if rows >= min(n, MIN_ROWS):
+    if rows >= min(n, min_rows):
         return Plan("rows", max(1, min(n, rows)))
     cols = budget // max(1, n * itemsize)
     return Plan("vocab", max(1, min(v, cols)))

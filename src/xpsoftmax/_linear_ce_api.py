@@ -29,12 +29,15 @@ class Route:
     def ops(self, call: LceCall) -> lce.ChunkOps:
         return lce.ChunkOps(call.xp)
 
+    def plan(self, call: LceCall) -> lce.Plan:
+        return call.plan
+
     def loss(self, call: LceCall) -> Any:
         ops = self.ops(call)
         p = call.problem()
         with call.backend.errstate():  # documented NaN/inf of special inputs
             c = lce.constants(p, ops)
-            losses, _ = lce.forward(p, c, call.plan, ops)
+            losses, _ = lce.forward(p, c, self.plan(call), ops)
             return lce.reduce(losses, c, call.reduction, call.compute_dtype, ops)
 
     def value_and_grad(
@@ -45,7 +48,7 @@ class Route:
         with call.backend.errstate():
             c = lce.constants(p, ops)
             g = lce.row_weights(c, call.reduction, grad_output, ops)
-            losses, grads = lce.value_and_grad(p, c, g, call.plan, ops, needs)
+            losses, grads = lce.value_and_grad(p, c, g, self.plan(call), ops, needs)
             return lce.reduce(losses, c, call.reduction, call.compute_dtype, ops), grads
 
 
