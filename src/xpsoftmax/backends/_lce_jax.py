@@ -272,49 +272,51 @@ def jax_plan(n: int, v: int, d: int, itemsize: int, chunk: Any) -> lce.Plan:
     return pl
 
 
+def _run(
+    s: _Static, arrays: tuple[Any, ...], g_out: Any, needs: lce.Needs | None
+) -> tuple[Any, lce.Consts, lce.Grads | None]:
+    """(per-row losses, the constants, the gradients of sum(g * loss) where
+    ``needs``), ``g`` the row weights of the cotangent ``g_out``."""
+    p = _problem(s, *arrays)
+    ops = _ops()
+    c = lce.constants(p, ops)
+    g = None if g_out is None else lce.row_weights(c, s.reduction, g_out, ops)
+    losses, gr = _losses_and_grads(p, c, g, _plan(p, s), ops, needs)
+    return losses, c, gr
+
+
+def _all_grads(b: Any) -> lce.Needs:
+    return lce.Needs(True, True, b is not None)
+
+
 @functools.lru_cache(maxsize=1)
 def _lce() -> Any:
     import jax
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
     def lce_loss(s: _Static, x: Any, w: Any, b: Any, target: Any, cw: Any, live: Any) -> Any:
-        p = _problem(s, x, w, b, target, cw, live)
-        ops = _ops()
-        c = lce.constants(p, ops)
-        losses, _ = _losses_and_grads(p, c, None, _plan(p, s), ops, None)
-        return lce.reduce(losses, c, s.reduction, x.dtype, ops)
+        losses, c, _ = _run(s, (x, w, b, target, cw, live), None, None)
+        return lce.reduce(losses, c, s.reduction, x.dtype, _ops())
 
     def fwd(s: _Static, x: Any, w: Any, b: Any, target: Any, cw: Any, live: Any) -> Any:
-        p = _problem(s, x, w, b, target, cw, live)
-        ops = _ops()
-        c = lce.constants(p, ops)
-        pl = _plan(p, s)
         inputs = (x, w, b, target, cw, live)
         res: Any
         if s.reduction != "none":
-            g = lce.row_weights(c, s.reduction, 1.0, ops)
-            needs = lce.Needs(True, True, b is not None)
-            losses, gr = _losses_and_grads(p, c, g, pl, ops, needs)
+            losses, c, gr = _run(s, inputs, 1.0, _all_grads(b))
             assert gr is not None
             res = ((gr.x, gr.w, gr.b), inputs)
         else:  # the backward recomputes every chunk
-            losses, _ = _losses_and_grads(p, c, None, pl, ops, None)
+            losses, c, _ = _run(s, inputs, None, None)
             res = (None, inputs)
-        return lce.reduce(losses, c, s.reduction, x.dtype, ops), res
+        return lce.reduce(losses, c, s.reduction, x.dtype, _ops()), res
 
     def bwd(s: _Static, res: Any, g_out: Any) -> Any:
         pre, inputs = res
-        x, w, b, target, cw, live = inputs
-        rest = tuple(_zero_cotangent(a) for a in (target, cw, live))
+        rest = tuple(_zero_cotangent(a) for a in inputs[3:])
         if pre is not None:
             dx, dw, db = pre
             return (dx * g_out, dw * g_out, None if db is None else db * g_out, *rest)
-        p = _problem(s, x, w, b, target, cw, live)
-        ops = _ops()
-        c = lce.constants(p, ops)
-        g = lce.row_weights(c, s.reduction, g_out, ops)
-        needs = lce.Needs(True, True, b is not None)
-        _, gr = _losses_and_grads(p, c, g, _plan(p, s), ops, needs)
+        _, _, gr = _run(s, inputs, g_out, _all_grads(inputs[2]))
         assert gr is not None
         return (gr.x, gr.w, gr.b, *rest)
 
@@ -330,14 +332,9 @@ def _value_and_grad() -> Any:
     import jax
 
     def run(s: _Static, x: Any, w: Any, b: Any, target: Any, cw: Any, live: Any, g_out: Any) -> Any:
-        p = _problem(s, x, w, b, target, cw, live)
-        ops = _ops()
-        c = lce.constants(p, ops)
-        g = lce.row_weights(c, s.reduction, g_out, ops)
-        needs = lce.Needs(True, True, b is not None)
-        losses, gr = _losses_and_grads(p, c, g, _plan(p, s), ops, needs)
+        losses, c, gr = _run(s, (x, w, b, target, cw, live), g_out, _all_grads(b))
         assert gr is not None
-        return lce.reduce(losses, c, s.reduction, x.dtype, ops), (gr.x, gr.w, gr.b)
+        return lce.reduce(losses, c, s.reduction, x.dtype, _ops()), (gr.x, gr.w, gr.b)
 
     return jax.jit(run, static_argnums=(0,))
 
