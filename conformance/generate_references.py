@@ -3,8 +3,9 @@
     python conformance/generate_references.py          # rewrites the catalogue
     python conformance/generate_references.py --check  # exit 1 if it would change
 
-The output, ``src/xpsoftmax/conformance/data/cases.json``, ships inside the
-wheel.  It is deterministic (fixed seeds, mpmath at 50 digits, sorted keys), so
+The output, ``src/xpsoftmax/conformance/data/cases.json`` (and
+``properties.json``: the references of the property checks), ships inside the
+wheel, so the suite needs no mpmath where it is installed.  It is deterministic (fixed seeds, mpmath at 50 digits, sorted keys), so
 anyone can regenerate it and diff.  This script imports nothing from
 xpsoftmax: the references are independent of the code under test.
 
@@ -45,6 +46,8 @@ OUT = (
     / "data"
     / "cases.json"
 )
+#: the references of ``xpsoftmax.conformance.checks.properties``, beside the catalogue
+PROPERTIES_OUT = OUT.with_name("properties.json")
 mp = mpmath.MPContext()
 mp.dps = 50
 
@@ -828,6 +831,181 @@ def build() -> None:
         add_complex(f"complex-{cid}", row, b, note=note)
         add_complex(f"complex-{cid}-sign", row, b, return_sign=True)
 
+    _losses()
+
+
+def _losses() -> None:
+    """The losses group: cross_entropy, binary_cross_entropy, log_sigmoid."""
+    inf = math.inf
+    rng = np.random.Generator(np.random.PCG64(20260225))
+    rows = rng.normal(0.0, 3.0, size=(4, 6))
+    ce = "cross_entropy"
+    add_loss(
+        "ce-confident",
+        ce,
+        "float32",
+        [[30.0, 0.0, 0.0], [0.0, -20.0, -25.0]],
+        [0, 0],
+        note="log1p(2 exp(-30)) = 1.8715e-13: torch, optax, tf.nn give 0",
+    )
+    add_loss(
+        "ce-confident-bf16",
+        ce,
+        "bfloat16",
+        [[30.0, 0.0, 0.0]],
+        [0],
+        note="1.8715e-13 is a bfloat16 number too",
+    )
+    big = np.zeros((1, 8192))
+    big[0, 7] = 8.0
+    add_loss(
+        "ce-smoothing-f16-8192",
+        ce,
+        "float16",
+        big,
+        [7],
+        label_smoothing=0.1,
+        reduction="mean",
+        note="the smoothing sum of 8192 log-probabilities (-76600) overflows float16",
+    )
+    add_loss(
+        "ce-ignored-all",
+        ce,
+        "float32",
+        rows[:2],
+        [-100, -100],
+        reduction="mean",
+        note="a mean over no live sample is 0 here (torch: NaN, pytorch#70348)",
+    )
+    add_loss(
+        "ce-masked-vocab",
+        ce,
+        "float32",
+        [[0.0, -inf, 1.0, 2.0], [-inf, 5.0, -inf, 4.0]],
+        [2, 1],
+        label_smoothing=0.2,
+        note="smoothing over the finite classes (torch spreads onto -inf: inf)",
+    )
+    add_loss(
+        "ce-weights-ignore",
+        ce,
+        "float64",
+        rows,
+        [0, -100, 5, 3],
+        reduction="mean",
+        weight=[0.5, 2.0, 1.0, 3.0, 0.25, 1.5],
+        label_smoothing=0.1,
+        note="torch's weighted mean: over the live targets' weights",
+    )
+    probs = [[0.5, 0.0, 0.5], [1.0, 0.0, 0.0], [0.2, 0.3, 0.5]]
+    add_loss(
+        "ce-probs-zeros",
+        ce,
+        "float32",
+        [[0.0, -inf, 1.0], [30.0, 0.0, -inf], [1.0, 2.0, 3.0]],
+        probs,
+        note="a zero probability on a -inf logit contributes 0 (0 * inf elsewhere)",
+    )
+    add_loss(
+        "ce-offset-1e4",
+        ce,
+        "float32",
+        3 * rows + 1e4,
+        np.argmax(rows, axis=1),
+        note="1e4 offsets, the target the maximum: log(sum) - x_t loses the small loss",
+    )
+    add_loss(
+        "ce-axis1-where",
+        ce,
+        "float64",
+        rows.reshape(2, 4, 3),
+        [[0, 1, 3], [3, 2, 1]],
+        axis=1,
+        where=[[True, False, True], [True, True, False]],
+        reduction="sum",
+    )
+    add_loss("ce-ordinary", ce, "float64", rows, [5, 4, 3, 2], reduction="mean")
+    bce = "binary_cross_entropy"
+    add_loss(
+        "bce-confident",
+        bce,
+        "float32",
+        [[-30.0, 30.0, 0.0, 17.0, -17.0]],
+        [[0.0, 1.0, 1.0, 0.0, 1.0]],
+        note="softplus(-30) = 9.3576e-14: torch's (1 - y) x + softplus(-x) gives 0",
+    )
+    add_loss(
+        "bce-weights",
+        bce,
+        "float64",
+        rows,
+        rng.random((4, 6)),
+        reduction="mean",
+        weight=rng.random((4, 1)),
+        pos_weight=rng.random(6) * 3,
+    )
+    add_loss(
+        "bce-infinite",
+        bce,
+        "float32",
+        [[-inf, inf, 2.0]],
+        [[0.0, 1.0, 0.5]],
+        reduction="mean",
+        note="a zero coefficient on an infinite logit contributes 0",
+    )
+    grid = [-1e4, -100.0, -30.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 17.0, 30.0, 100.0, 1e4]
+    add_loss("log-sigmoid", "log_sigmoid", "float32", [grid], None)
+    add_loss("log-sigmoid-f64", "log_sigmoid", "float64", [[*grid, -800.0, 800.0]], None)
+
+
+def _loss_reference():
+    """tests/loss_reference.py: the mpmath references the unit tests use too."""
+    import importlib
+
+    here = str(Path(__file__).resolve().parents[1] / "tests")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module("loss_reference")
+
+
+def add_loss(
+    cid: str, func: str, dtype: str, x, labels, *, axis: int = -1, where=None,
+    reduction: str = "none", note: str = "", **kw,
+) -> None:  # fmt: skip
+    """A case of the losses group: ``x`` and probability labels rounded to ``dtype``."""
+    ref = _loss_reference()
+    xr = _round(np.asarray(x, dtype=np.float64), dtype)
+    lab = None if labels is None else np.asarray(labels)
+    if lab is not None and lab.dtype.kind == "f":
+        lab = _round(lab, dtype)
+    kwr = {k: _round(np.asarray(v, dtype=np.float64), dtype) if not np.isscalar(v) else v
+           for k, v in kw.items()}  # fmt: skip
+    if func == "log_sigmoid":
+        exp, k = ref.mp_log_sigmoid(xr)
+    elif func == "binary_cross_entropy":
+        r = ref.mp_binary_cross_entropy(xr, lab, kwr.get("weight"), kwr.get("pos_weight"),
+                                        reduction, where)  # fmt: skip
+        exp, k = r["value"], r["k"]
+    else:
+        r = ref.mp_cross_entropy(xr, lab, axis=axis, reduction=reduction, where=where, **kwr)
+        exp, k = r["value"], r["k"]
+    case = {
+        "id": f"{cid}/{func}", "group": "losses", "func": func, "dtype": dtype,
+        "shape": list(xr.shape), "x": _enc_array(xr.astype(np.float64)), "axis": axis,
+        "where": None if where is None else np.asarray(where, dtype=bool).tolist(),
+        "keepdims": False, "expected": _enc_array(np.asarray(exp, dtype=np.float64)),
+        "k": _enc_array(np.asarray(k, dtype=np.float64)),
+        "loss": {"reduction": reduction,
+                 **{n: (_enc_array(v) if isinstance(v, np.ndarray) else v) for n, v in kwr.items()}},
+    }  # fmt: skip
+    if lab is not None:
+        case["labels"] = lab.tolist() if lab.dtype.kind in "iu" else _enc_array(lab)
+        case["labels_kind"] = "index" if lab.dtype.kind in "iu" else "probs"
+        case["labels_shape"] = list(lab.shape)
+    if note:
+        case["note"] = note
+    CASES.append(case)
+
 
 # the generated accuracy sets: data made at run time from these seeds, identical
 # for every subject; references in float64 (16/32-bit) or np.longdouble (float64)
@@ -915,19 +1093,44 @@ def catalogue() -> dict:
     }
 
 
+#: the sigmoid property: softmax([t, 0])[0] = 1 / (1 + exp(-t)) on this grid
+SIGMOID_T = np.arange(-40.0, 40.0, 0.37)
+
+
+def properties() -> dict:
+    """The references of the property checks that compare with a closed form."""
+    sigmoid = [float(1 / (1 + mp.exp(-mp.mpf(float(t))))) for t in SIGMOID_T]
+    return {
+        "version": 1,
+        "generator": f"conformance/generate_references.py (mpmath {mpmath.__version__}, {mp.dps} digits)",
+        "sigmoid": {"t": [float(t) for t in SIGMOID_T], "expected": sigmoid},
+    }
+
+
+def _dumps(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, indent=None, separators=(",", ":")) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file would change")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file would change")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    text = json.dumps(catalogue(), sort_keys=True, indent=None, separators=(",", ":")) + "\n"
+    files = {
+        args.out: _dumps(catalogue()),
+        args.out.with_name(PROPERTIES_OUT.name): _dumps(properties()),
+    }
     if args.check:
-        same = args.out.exists() and args.out.read_text() == text
-        print("up to date" if same else f"{args.out} is stale: regenerate it")
-        return 0 if same else 1
+        stale = [p for p, text in files.items() if not (p.exists() and p.read_text() == text)]
+        for p in stale:
+            print(f"{p} is stale: regenerate it")
+        if not stale:
+            print("up to date")
+        return 1 if stale else 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {len(CASES)} cases to {args.out}")
+    for p, text in files.items():
+        p.write_text(text)
+    print(f"wrote {len(CASES)} cases to {args.out} and the property references beside it")
     return 0
 
 

@@ -86,12 +86,59 @@ _WEIGHT_FINDINGS = [
      "return_sign's log|s| for [inf, inf + pi j] is NaN, not inf (the sum is nan + inf j)"),
 ]  # fmt: skip
 
-#: the groups whose native differences must all be declared above
-_DECLARED_GROUPS = ("weights", "complex")
+# The losses group (measured with torch 2.13 CPU, optax 0.2.8 on jax 0.10.2, TF 2.21
+# with Keras 3.15): the frameworks' own losses against mpmath.
+_CONFIDENT = "[[30, 0, 0]], target 0 is {got}, not 1.8715e-13: no log1p form"
+_LOSS_FINDINGS = [
+    *((sid, "ce-confident/cross_entropy", f"{name}: " + _CONFIDENT.format(got=got))
+      for sid, name, got in (("torch@torch:cpu", "F.cross_entropy", "-0.0"),
+                             ("optax@jax:cpu", "softmax_cross_entropy_with_integer_labels", "0.0"),
+                             ("tf.nn@tensorflow:cpu", "sparse_softmax_cross_entropy_with_logits",
+                              "0.0"),
+                             ("keras.ops[tensorflow]@tensorflow:cpu",
+                              "keras.losses.sparse_categorical_crossentropy", "0.0"))),
+    *((sid, "ce-confident-bf16/cross_entropy",
+       "the same in bfloat16 (1.8715e-13 is a bfloat16 number): 0")
+      for sid in ("torch@torch:cpu", "optax@jax:cpu", "tf.nn@tensorflow:cpu",
+                  "keras.ops[tensorflow]@tensorflow:cpu")),
+    ("torch@torch:cpu", "ce-smoothing-f16-8192/cross_entropy",
+     "label_smoothing=0.1 over 8192 float16 classes is inf: the smoothing term sums the "
+     "float16 log-probabilities (-76600, past float16's 65504)"),
+    ("torch@torch:cpu", "ce-ignored-all/cross_entropy",
+     "reduction='mean' with every target ignored is NaN (0/0, pytorch#70348); 0 here"),
+    ("torch@torch:cpu", "ce-masked-vocab/cross_entropy",
+     "label_smoothing with -inf logits is inf: the smoothing mass goes to the -inf classes too"),
+    ("optax@jax:cpu", "ce-masked-vocab/cross_entropy",
+     "optax.smooth_labels with -inf logits: inf (mass on the -inf classes), as torch"),
+    *((sid, "ce-probs-zeros/cross_entropy",
+       "a zero target probability on a -inf logit gives NaN (0 * -inf)")
+      for sid in ("torch@torch:cpu", "optax@jax:cpu", "tf.nn@tensorflow:cpu",
+                  "keras.ops[tensorflow]@tensorflow:cpu")),
+    *((sid, "ce-offset-1e4/cross_entropy",
+       "a loss of 2.43e-6 at 1e4 offsets comes out 2.38e-6 (2e5 ulps): log(sum) without log1p")
+      for sid in ("torch@torch:cpu", "tf.nn@tensorflow:cpu",
+                  "keras.ops[tensorflow]@tensorflow:cpu")),
+    ("optax@jax:cpu", "ce-offset-1e4/cross_entropy",
+     "optax's integer-label loss, logsumexp(x) - x_t at 1e4 offsets: 0.0 for 2.43e-6 "
+     "(the logsumexp's own ulp, 1e-3, is the loss's scale)"),
+    ("torch@torch:cpu", "bce-confident/binary_cross_entropy",
+     "F.binary_cross_entropy_with_logits(-30, 0) is 0, not softplus(-30) = 9.3576e-14: "
+     "(1 - y) x + softplus(-x) cancels (optax and tf.nn keep it)"),
+    *((sid, "bce-infinite/binary_cross_entropy",
+       "logit -inf with label 0 (or +inf with 1) gives NaN (0 * inf, inf - inf); its loss is 0")
+      for sid in ("torch@torch:cpu", "optax@jax:cpu", "tf.nn@tensorflow:cpu",
+                  "keras.ops[tensorflow]@tensorflow:cpu")),
+]  # fmt: skip
+
+_FINDINGS = _WEIGHT_FINDINGS + _LOSS_FINDINGS
+#: per list, the groups whose native differences must all be declared in it
+#: (for each subject that has a declaration there)
+_DECLARED_GROUPS = {"weights": _WEIGHT_FINDINGS, "complex": _WEIGHT_FINDINGS,
+                    "losses": _LOSS_FINDINGS}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("sid", "cid", "why"), _WEIGHT_FINDINGS, ids=[f"{s}-{c}" for s, c, _ in _WEIGHT_FINDINGS]
+    ("sid", "cid", "why"), _FINDINGS, ids=[f"{s}-{c}" for s, c, _ in _FINDINGS]
 )
 def test_native_weights_findings(sid: str, cid: str, why: str) -> None:
     subject = next((s for s in SUBJECTS if s.id == sid), None)
@@ -107,18 +154,20 @@ def test_native_weights_findings(sid: str, cid: str, why: str) -> None:
     warnings.warn(f"stale finding: {sid} now passes {cid} ({why})", UserWarning, stacklevel=1)
 
 
-@pytest.mark.parametrize("sid", sorted({s for s, _, _ in _WEIGHT_FINDINGS}))
+@pytest.mark.parametrize("sid", sorted({s for s, _, _ in _FINDINGS}))
 def test_native_weights_findings_declared(sid: str) -> None:
-    """Every difference of scipy/jax on the weights and complex groups is declared
-    (with its reason) in _WEIGHT_FINDINGS; an undeclared one warns (a native
-    never fails the run) and the test xfails with the measured list."""
+    """Every difference of the natives on the weights, complex and losses groups
+    is declared (with its reason) in _WEIGHT_FINDINGS / _LOSS_FINDINGS; an
+    undeclared one warns (a native never fails the run) and the test xfails
+    with the measured list."""
     subject = next((s for s in SUBJECTS if s.id == sid), None)
     if subject is None or subject.unavailable is not None:
         pytest.skip(f"{sid} is not available here")
-    declared = {c for s, c, _ in _WEIGHT_FINDINGS if s == sid}
+    declared = {c for s, c, _ in _FINDINGS if s == sid}
+    groups = {g for g, found in _DECLARED_GROUPS.items() if any(s == sid for s, _, _ in found)}
     undeclared = []
     for case in CASES:
-        if case.group not in _DECLARED_GROUPS or case.id in declared:
+        if case.group not in groups or case.id in declared:
             continue
         r = run_case(subject, case)
         if r.status in ("fail", "error"):

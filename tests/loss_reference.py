@@ -219,13 +219,16 @@ def mp_binary_cross_entropy(
             vals.append(0.0), ks.append(1.0), gs.append(0.0), kgs.append(1.0)
             continue
         xm, ym, wm, pm = MP.mpf(xv), MP.mpf(yv), MP.mpf(wv), MP.mpf(pv)
-        t1, t2 = pm * ym * _softplus(-xm), (1 - ym) * _softplus(xm)
+        # a zero coefficient contributes 0, also at an infinite logit
+        t1 = 0 if ym == 0 else pm * ym * _softplus(-xm)
+        t2 = 0 if ym == 1 else (1 - ym) * _softplus(xm)
         v = wm * (t1 + t2)
         s = 1 / (1 + MP.exp(-xm))
         g1, g2 = -pm * ym * (1 - s), (1 - ym) * s
         g = wm * (g1 + g2)
         vals.append(float(v))
-        ks.append(1.0 if v == 0 else float(6 * abs(wm) * (abs(t1) + abs(t2)) / abs(v)) + 1)
+        finite = MP.isfinite(v) and v != 0
+        ks.append(float(6 * abs(wm) * (abs(t1) + abs(t2)) / abs(v)) + 1 if finite else 1.0)
         gs.append(float(g))
         kgs.append(1.0 if g == 0 else float(5 * abs(wm) * (abs(g1) + abs(g2)) / abs(g)) + 1)
     v, k = np.array(vals).reshape(xa.shape), np.array(ks).reshape(xa.shape)

@@ -307,16 +307,16 @@ def test_numpy_chunks_run_without_nested_threads(func, monkeypatch):
     # Dask's scheduler already runs one task per core; the NumPy path inside a
     # task must not start its own helper threads (oversubscription measured
     # 10-20% slower). The chunks are big enough for the blocked path.
-    import xpsoftmax.backends.numpy as numpy_backend
+    from xpsoftmax.backends.numpy import sizes, thread_pool
 
     x = np.random.default_rng(0).standard_normal((2048, 1024)).astype(np.float32)
     d = da.from_array(x, chunks=(1024, -1))
-    assert x[:1024].nbytes >= numpy_backend.MIN_BLOCKED_BYTES
+    assert x[:1024].nbytes >= sizes.MIN_BLOCKED_BYTES
 
     def no_pool():
         raise AssertionError("a Dask task asked the NumPy path for helper threads")
 
-    monkeypatch.setattr(numpy_backend, "_get_pool", no_pool)
+    monkeypatch.setattr(thread_pool, "_get_pool", no_pool)
     with dask.config.set(scheduler="threads"):
         got = getattr(xs, func)(d).compute()
     monkeypatch.undo()

@@ -65,15 +65,69 @@ def test_doc_example(path, line, body, requires):
     _run(body, f"{path.name}:{line}", path, line, {})
 
 
+#: pages without a ``>>>`` example of their own, and why
+NO_EXAMPLES = {
+    "performance.md": "tables generated from the bench reports, and shell commands",
+    "development.md": "shell commands for contributors",
+    "changelog.md": "CHANGELOG.md, included",
+}
+#: the first line of a page that another branch is writing (it replaces the file)
+STUB = "<!-- stub:"
+
+
 def test_docs_have_examples_and_are_linked():
     # a page without a single executed example, or one nobody can reach, rots unseen
-    pages = {p.name for p in DOCS if p.parent.name == "docs"}
+    # by path, not by folder name: a checkout may itself be a folder named "docs"
+    pages = {p.name for p in DOCS if p.parent == ROOT / "docs"}
     assert {"index.md", "semantics.md", "accuracy.md", "backends.md", "errata.md"} <= pages
     with_examples = {b.values[0].name for b in BLOCKS}
-    assert pages - {"performance.md", "index.md"} <= with_examples
+    stubs = {p for p in pages if (ROOT / "docs" / p).read_text(encoding="utf-8").startswith(STUB)}
+    assert pages - set(NO_EXAMPLES) - stubs <= with_examples
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
     assert all(f"({name})" in index for name in pages - {"index.md"})
-    assert "docs/index.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _site() -> dict:
+    yaml = pytest.importorskip("yaml")
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # mkdocs.yml may hold python tags (none today); read them as plain values
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda *_: None)
+    return yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=Loader)
+
+
+def _nav_pages(nav) -> list[str]:
+    out = []
+    for entry in nav:
+        for value in entry.values() if isinstance(entry, dict) else [entry]:
+            out += _nav_pages(value) if isinstance(value, list) else [value]
+    return out
+
+
+def test_every_page_is_in_the_site_navigation():
+    # mkdocs --strict fails on a page missing from nav or a nav entry without a page, but
+    # only CI builds the site; this says so in the test run
+    nav = _nav_pages(_site()["nav"])
+    assert len(nav) == len(set(nav))
+    assert sorted(nav) == sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+
+
+#: a Markdown link or image target: [text](target) / ![alt](target)
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
+
+
+def test_readme_links_are_absolute():
+    # the README is also the package page (PyPI), where a relative link or image is broken
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = LINK.findall(readme) + re.findall(r"<(https?://[^>]+)>", readme)
+    assert targets, "the README links to its documentation"
+    assert [t for t in targets if not t.startswith("https://")] == []
+    # the documentation's home, as mkdocs.yml defines it (read without yaml, which the
+    # lanes with NumPy alone do not have)
+    site = re.search(r"^site_url: (\S+)$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), re.M)
+    assert site is not None and site.group(1) in readme
 
 
 def _modules():

@@ -215,3 +215,68 @@ def test_dask_empty_chunks_in_a_reduction(filtered, func, axis):
         got = getattr(xs, func)(x, axis=axis)
         want = _ref(func, xr, axis) if xr.size else getattr(xs, func)(xr, axis=axis)
         np.testing.assert_allclose(np.asarray(got.compute()), want, rtol=1e-13)
+
+
+# -- pandas objects, and NumPy beside another library -------------------------------------
+def test_pandas_series_and_dataframe_compute_as_numpy():
+    """As SciPy does: ``np.asarray`` of the pandas object, a NumPy result."""
+    pd = pytest.importorskip("pandas")
+    s = pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"])
+    for f in (xs.softmax, xs.log_softmax, xs.logsumexp):
+        got = f(s)
+        assert type(got) is np.ndarray
+        np.testing.assert_array_equal(got, f(np.array([1.0, 2.0, 3.0])))
+    df = pd.DataFrame({"p": [1.0, 4.0], "q": [2, 5]})  # float and int columns: float64
+    got = xs.softmax(df, axis=1)
+    assert type(got) is np.ndarray and got.dtype == np.float64
+    np.testing.assert_array_equal(got, xs.softmax(np.array([[1.0, 2.0], [4.0, 5.0]]), axis=1))
+    # weights and masks may be pandas objects beside a NumPy x too
+    x = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(
+        xs.logsumexp(x, b=pd.Series([1.0, 0.5, 2.0])), xs.logsumexp(x, b=np.array([1.0, 0.5, 2.0]))
+    )
+    w = pd.Series([True, False, True])
+    np.testing.assert_array_equal(xs.softmax(x, where=w), xs.softmax(x, where=w.to_numpy()))
+
+
+def test_pandas_objects_that_are_not_numbers_are_a_clear_error():
+    pd = pytest.importorskip("pandas")
+    s = pd.Series([1.0, "two", 3.0])  # an object column
+    with pytest.raises(TypeError, match=r"^x is a pandas Series whose values NumPy holds as Py"):
+        xs.softmax(s)
+    with pytest.raises(TypeError, match=r"^b is a pandas Series .* b\.to_numpy\(dtype=float\)"):
+        xs.logsumexp(np.ones(3), b=s)
+    # pandas' missing values in a nullable float column are NaN to NumPy: a NaN slice
+    assert np.isnan(xs.softmax(pd.Series([1.0, None], dtype="Float64"))).all()
+
+
+def test_numpy_weights_beside_a_jax_array():
+    """jax.nn.logsumexp takes a NumPy ``b``: so does xpsoftmax, eagerly and in jit."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = jnp.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 7.0]], dtype=jnp.float32)
+    b = np.array([1.0, 0.5, 2.0], dtype=np.float32)
+    want = xs.logsumexp(x, axis=1, b=jnp.asarray(b))
+    got = xs.logsumexp(x, axis=1, b=b)
+    assert isinstance(got, jax.Array)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    jitted = jax.jit(lambda v: xs.logsumexp(v, axis=1, b=b))(x)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(want), rtol=2e-7)
+    # and the other way round: a NumPy x beside a JAX b is computed in JAX
+    got = xs.logsumexp(np.asarray(x), axis=1, b=jnp.asarray(b))
+    assert isinstance(got, jax.Array)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_numpy_mask_and_weights_beside_a_torch_tensor():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([[1.0, 2.0, 3.0], [3.0, 1.0, 0.0]], dtype=torch.float64)
+    w = np.array([True, False, True])
+    got = xs.softmax(x, axis=1, where=w)
+    assert isinstance(got, torch.Tensor)
+    torch.testing.assert_close(got, xs.softmax(x, axis=1, where=torch.from_numpy(w)),
+                               rtol=0, atol=0)  # fmt: skip
+    got = xs.logsumexp(x.numpy(), axis=1, b=torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    torch.testing.assert_close(got, xs.logsumexp(x, axis=1, b=torch.tensor([1.0, 2.0, 0.5],
+                               dtype=torch.float64)), rtol=0, atol=0)  # fmt: skip

@@ -129,7 +129,7 @@ def test_special_rows_give_nan(target):
     assert out[3] == INF  # the target class's logit is -inf: probability 0
 
 
-@pytest.mark.xp_backends("numpy", "torch", "jax")
+@pytest.mark.xp_backends("numpy", "torch", "jax", "tensorflow", "mlx")
 def test_float16_smoothing_over_50000_classes(target):
     """torch's smoothing sums 50,000 float16 log-probabilities and gives inf; the sums
     here run in float32 and the result is float16 of the mpmath value."""
@@ -285,3 +285,30 @@ def test_inputs_are_not_modified():
     x, y, w = X.copy(), Y.copy(), np.ones(3)
     xs.cross_entropy(x, y, weight=w, label_smoothing=0.5)
     assert np.array_equal(x, X) and np.array_equal(y, Y) and np.array_equal(w, np.ones(3))
+
+
+@pytest.mark.xp_backends("dask")
+def test_dask_stays_lazy_and_an_out_of_range_index_is_nan(target):
+    from dask.callbacks import Callback
+
+    x = target.asarray(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [5.0, 1.0, 2.0]]))
+    labels = target.asarray(np.array([0, 7, 2]))  # 7 is no class: not checkable lazily
+    runs: list[int] = []
+    with Callback(start=lambda dsk: runs.append(1)):
+        out = xs.cross_entropy(x, labels, reduction="none")
+        mean = xs.cross_entropy(x, labels, label_smoothing=0.1)
+    assert not runs, "the call computed its graph"
+    got = target.to_numpy(out)
+    assert np.isnan(got[1]) and np.isfinite(got[[0, 2]]).all()
+    assert np.isnan(target.to_numpy(mean))
+
+
+def test_jit_out_of_range_index_is_nan():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    fn = jax.jit(lambda v, t: xs.cross_entropy(v, t, reduction="none"))
+    got = np.asarray(fn(jnp.zeros((2, 3)), jnp.asarray([1, -5])))
+    assert np.isfinite(got[0]) and np.isnan(got[1])
+    with pytest.raises(ValueError, match="class index -5"):  # eager: checked
+        xs.cross_entropy(jnp.zeros((2, 3)), jnp.asarray([1, -5]))

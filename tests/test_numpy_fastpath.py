@@ -19,6 +19,14 @@ import xpsoftmax as xs
 from xpsoftmax import _core
 from xpsoftmax.backends import numpy as npb
 from xpsoftmax.backends._base import Call, run_core
+from xpsoftmax.backends.numpy import (
+    column_slabs,
+    planner,
+    row_rounds,
+    sizes,
+    thread_pool,
+    ufunc_buffer,
+)
 
 FUNCS = {"softmax": xs.softmax, "log_softmax": xs.log_softmax, "logsumexp": xs.logsumexp}
 
@@ -26,20 +34,20 @@ FUNCS = {"softmax": xs.softmax, "log_softmax": xs.log_softmax, "logsumexp": xs.l
 @pytest.fixture
 def blocked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Tiny blocks, three threads; returns a list that counts blocked runs."""
-    monkeypatch.setattr(npb, "BLOCK_BYTES", 256)
-    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 512)
-    monkeypatch.setattr(npb, "ROWS_MIN_BYTES", 512)  # log_softmax rows take the row kernel
-    monkeypatch.setattr(npb, "MIN_SCAN_SIZE", 0)  # tiny blocks take the e == 1 scan too
-    monkeypatch.setattr(npb, "n_threads", lambda: 3)
+    monkeypatch.setattr(sizes, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(sizes, "MIN_BLOCKED_BYTES", 512)
+    monkeypatch.setattr(sizes, "ROWS_MIN_BYTES", 512)  # log_softmax rows take the row kernel
+    monkeypatch.setattr(sizes, "MIN_SCAN_SIZE", 0)  # tiny blocks take the e == 1 scan too
+    monkeypatch.setattr(thread_pool, "n_threads", lambda: 3)
     runs: list[int] = []
-    real = npb.run_blocked
+    real = planner.run_blocked
 
     def spy(call: Call, xp: object, errstate: object) -> object:
         out = real(call, xp, errstate)
         runs.append(out is not None)
         return out
 
-    monkeypatch.setattr(npb, "run_blocked", spy)
+    monkeypatch.setattr(planner, "run_blocked", spy)
     return runs
 
 
@@ -209,16 +217,16 @@ def test_error_in_a_block_propagates(blocked: list[int], monkeypatch: pytest.Mon
 
 def test_small_inputs_stay_unblocked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Below the threshold the pool is never started: no threads for tiny calls."""
-    monkeypatch.setattr(npb, "_pool", None)
+    monkeypatch.setattr(thread_pool, "_pool", None)
     out = xs.softmax(np.ones((4, 8), np.float32))
-    assert npb._pool is None
+    assert thread_pool._pool is None
     np.testing.assert_array_equal(out, np.full((4, 8), 0.125, np.float32))
 
 
 def test_full_size_blocked_run_matches_core() -> None:
     """One input above the real threshold, default block size and threads."""
     x = _data((600, 1000), np.float32, seed=5)
-    assert x.nbytes >= npb.MIN_BLOCKED_BYTES
+    assert x.nbytes >= sizes.MIN_BLOCKED_BYTES
     for func, f in FUNCS.items():
         np.testing.assert_array_equal(f(x), _plain(func, x, -1, None, False), strict=True)
 
@@ -243,7 +251,7 @@ def test_sum_except_max_equals_core(
 ) -> None:
     """NumpyOps.sum_except_max (a scan for e == 1 where each slice has one, the
     comparison with the max otherwise) gives the core's values bit for bit."""
-    monkeypatch.setattr(npb, "MIN_SCAN_SIZE", 0)
+    monkeypatch.setattr(sizes, "MIN_SCAN_SIZE", 0)
     x = _data((30, 12), dtype, seed=8)[6:]  # finite rows: every slice max is finite
     for data in (x, _ties_and_near_max((30, 12), dtype)[6:], _data((30, 12), dtype)):
         mx = np.max(data, axis=axes, keepdims=True)
@@ -281,16 +289,16 @@ def test_row_bufsize_blocked_and_unblocked(
     """Rows long enough for a one-row ufunc buffer: same bits as the plain core,
     blocked (worker threads) or not (the calling thread), and the caller's
     buffer size is left as it was."""
-    if npb._numpy1():
-        pytest.skip("the one-row buffer is NumPy >= 2 only (NumPy 1.x changes the sum's bits)")
+    if ufunc_buffer._splits_rows():
+        pytest.skip("the one-row buffer is NumPy >= 2.3 only (older NumPy changes the sum's bits)")
     x = _data(shape, np.float32, seed=9)
-    assert npb._row_bufsize(x, (x.ndim - 1,)) is not None
+    assert ufunc_buffer._row_bufsize(x, (x.ndim - 1,)) is not None
     before = np.getbufsize()
     want = _plain(func, x, -1, None, False)
     np.testing.assert_array_equal(FUNCS[func](x), want, strict=True)
     assert blocked and all(blocked)
     blocked.clear()
-    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", x.nbytes + 1)  # unblocked, in this thread
+    monkeypatch.setattr(sizes, "MIN_BLOCKED_BYTES", x.nbytes + 1)  # unblocked, in this thread
     # a tuple axis takes the general route, an int one the fast path
     np.testing.assert_array_equal(FUNCS[func](x, axis=(x.ndim - 1,)), want, strict=True)
     assert blocked == [False]
@@ -385,7 +393,7 @@ def test_fast_path_signed_zero_maxima(func: str, dtype: type) -> None:
     x[3::4, 5] = 0.0  # a lone +0.0 maximum
     x[3::4, 6] = -1e4  # whose others underflow: log_softmax gives exactly -0.0 or 0.0
     x[3::4, 7:] = -1e4
-    assert x.size >= npb.MIN_ARGMAX_SIZE
+    assert x.size >= sizes.MIN_ARGMAX_SIZE
     got = _api._fast_path(x)(func, x, -1)
     want = FUNCS[func](x, axis=(-1,))
     np.testing.assert_array_equal(got, want, strict=True)
@@ -402,7 +410,7 @@ def test_numpy_fast_path_serves_only_plain_small_arrays() -> None:
         np.ones((2, 3), np.float16),  # computed in float32 by the general route
         np.ones((2, 3), np.int64),
         np.ones((2, 3), ">f8"),  # not in native byte order
-        np.ones(npb.MIN_BLOCKED_BYTES // 4, np.float32),  # blocked, threaded
+        np.ones(sizes.MIN_BLOCKED_BYTES // 4, np.float32),  # blocked, threaded
     ):
         assert fast("softmax", x, -1) is NotImplemented, x.dtype
     assert fast("softmax", np.ones((2, 3)), 2) is NotImplemented  # the general error
@@ -416,13 +424,13 @@ def test_numpy_fast_path_serves_only_plain_small_arrays() -> None:
 def rows(blocked: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The blocked fixture, counting the calls that take the row-block rounds."""
     seen: list[int] = []
-    real = npb._run_rows
+    real = row_rounds._run_rows
 
     def spy(call: Call, x3: object, xp: object, errstate: object) -> object:
         seen.append(1)
         return real(call, x3, xp, errstate)
 
-    monkeypatch.setattr(npb, "_run_rows", spy)
+    monkeypatch.setattr(row_rounds, "_run_rows", spy)
     return seen
 
 
@@ -467,16 +475,16 @@ def test_rows_equal_plain_core(
 def slabs(blocked: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The blocked fixture with slabs of up to 64 blocks and 4 columns, counting
     the slabs of the calls that take the column-slab route."""
-    monkeypatch.setattr(npb, "SLAB_BLOCKS", 64)
-    monkeypatch.setattr(npb, "MIN_SLAB_COLS", 4)
+    monkeypatch.setattr(sizes, "SLAB_BLOCKS", 64)
+    monkeypatch.setattr(sizes, "MIN_SLAB_COLS", 4)
     seen: list[int] = []
-    real = npb._run_slabs
+    real = column_slabs._run_slabs
 
     def spy(call: Call, x3: object, xp: object, errstate: object, width: int) -> object:
         seen.append(-(-x3.shape[2] // width))  # type: ignore[attr-defined]
         return real(call, x3, xp, errstate, width)
 
-    monkeypatch.setattr(npb, "_run_slabs", spy)
+    monkeypatch.setattr(column_slabs, "_run_slabs", spy)
     return seen
 
 
@@ -535,8 +543,8 @@ def test_whole_slices_split_along_the_leading_kept_axis(
 ) -> None:
     """Slices that fit in a block run the core on contiguous blocks of whole
     slices (the leading kept axis split), not the row rounds: same bits."""
-    monkeypatch.setattr(npb, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 8192)
+    monkeypatch.setattr(sizes, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(sizes, "MIN_BLOCKED_BYTES", 8192)
     x = _special_columns((40, 8, 16), np.float32, seed=13)
     got = FUNCS[func](x, axis=1)
     assert blocked and all(blocked) and not rows
@@ -571,10 +579,10 @@ def test_fortran_blocked_equals_unblocked(monkeypatch: pytest.MonkeyPatch, func:
     blocked path (its C-ordered transpose, row rounds) as unblocked, and its
     output keeps the input's order as the unblocked path's does."""
     x = np.asfortranarray(_data((600, 1000), np.float64, seed=15))
-    assert x.nbytes >= npb.MIN_BLOCKED_BYTES
+    assert x.nbytes >= sizes.MIN_BLOCKED_BYTES
     for axis in (-1, 0):
         got = FUNCS[func](x, axis=axis)
-        monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", x.nbytes + 1)
+        monkeypatch.setattr(sizes, "MIN_BLOCKED_BYTES", x.nbytes + 1)
         alone = FUNCS[func](x, axis=axis)
         monkeypatch.undo()
         np.testing.assert_array_equal(got, alone, strict=True)
@@ -610,7 +618,7 @@ def test_full_size_rows_match_core() -> None:
     """Axis 0 and a middle axis above the real threshold, default blocks and threads."""
     x = _data((1500, 600), np.float32, seed=17)
     y = _data((4, 700, 300), np.float64, seed=18)
-    assert y[0].nbytes > npb.BLOCK_BYTES  # each slice spans several row blocks
+    assert y[0].nbytes > sizes.BLOCK_BYTES  # each slice spans several row blocks
     for func, f in FUNCS.items():
         np.testing.assert_array_equal(f(x, axis=0), _plain(func, x, 0, None, False), strict=True)
         np.testing.assert_array_equal(f(y, axis=1), _plain(func, y, 1, None, False), strict=True)
@@ -627,17 +635,17 @@ def test_accuracy_sets_on_every_layout(
     suite's own bound on the blocked path (16 KiB blocks, three threads)."""
     from xpsoftmax.conformance import cases
 
-    monkeypatch.setattr(npb, "BLOCK_BYTES", 16384)
-    monkeypatch.setattr(npb, "MIN_BLOCKED_BYTES", 32768)
-    monkeypatch.setattr(npb, "n_threads", lambda: 3)
+    monkeypatch.setattr(sizes, "BLOCK_BYTES", 16384)
+    monkeypatch.setattr(sizes, "MIN_BLOCKED_BYTES", 32768)
+    monkeypatch.setattr(thread_pool, "n_threads", lambda: 3)
     seen: list[int] = []
-    real = npb._run_rows
+    real = row_rounds._run_rows
 
     def spy(call: Call, x3: object, xp: object, errstate: object) -> object:
         seen.append(1)
         return real(call, x3, xp, errstate)
 
-    monkeypatch.setattr(npb, "_run_rows", spy)
+    monkeypatch.setattr(row_rounds, "_run_rows", spy)
     f = FUNCS[func]
     for spec in cases.accuracy_sets():
         case = cases.accuracy_case(spec["name"], dtype, func)

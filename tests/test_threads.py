@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import xpsoftmax as xs
-from xpsoftmax.backends import numpy as nb
+from xpsoftmax import _core
+from xpsoftmax.backends.numpy import thread_pool as nb
 
 #: every script starts the same way: a blocked-size input, and its result
 #: computed once so that the thread pool exists (with 4 threads whatever the
@@ -29,7 +30,8 @@ PRELUDE = """
 import os, sys, threading
 import numpy as np
 import xpsoftmax as xs
-from xpsoftmax.backends import numpy as nb
+from xpsoftmax import _core
+from xpsoftmax.backends.numpy import thread_pool as nb
 nb.n_threads = lambda: 4
 x = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)  # 4 MiB
 want = xs.softmax(x)
@@ -110,7 +112,7 @@ def test_fork_while_another_thread_is_mid_call():
         """
         parent = os.getpid()
         started, release = threading.Event(), threading.Event()
-        real = nb._core.softmax
+        real = _core.softmax
         def stalled(*args, **kwargs):
             if os.getpid() == parent and threading.current_thread().name.startswith("xpsoftmax"):
                 started.set()
@@ -120,7 +122,7 @@ def test_fork_while_another_thread_is_mid_call():
                 # machine, it could finish every block before the helper starts
                 started.wait(60)
             return real(*args, **kwargs)
-        nb._core.softmax = stalled
+        _core.softmax = stalled
         results = []
         t = threading.Thread(target=lambda: results.append(xs.softmax(x)))
         t.start()
@@ -294,7 +296,7 @@ def test_call_does_not_wait_behind_other_calls(two_thread_pool, monkeypatch):
     big = np.random.default_rng(2).standard_normal((512, 1024))  # float64, 4 MiB
     want_big = xs.softmax(big, impl="portable")
     want = xs.softmax(X, impl="portable")
-    real = nb._core.softmax
+    real = _core.softmax
     release = threading.Event()
     held = threading.Semaphore(0)
 
@@ -307,7 +309,7 @@ def test_call_does_not_wait_behind_other_calls(two_thread_pool, monkeypatch):
             release.wait()
         return real(xb, *args, **kwargs)
 
-    monkeypatch.setattr(nb._core, "softmax", stalled)
+    monkeypatch.setattr(_core, "softmax", stalled)
     others = [ThreadPoolExecutor(1) for _ in range(2)]
     try:
         futures = [o.submit(xs.softmax, big) for o in others]
@@ -324,7 +326,7 @@ def test_call_does_not_wait_behind_other_calls(two_thread_pool, monkeypatch):
 
 
 def test_helper_error_reaches_the_caller(two_thread_pool, monkeypatch):
-    real = nb._core.logsumexp
+    real = _core.logsumexp
     helper_started = threading.Event()
 
     def failing(*args, **kwargs):
@@ -334,7 +336,7 @@ def test_helper_error_reaches_the_caller(two_thread_pool, monkeypatch):
         helper_started.wait(30)  # the caller leaves blocks for the helper
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nb._core, "logsumexp", failing)
+    monkeypatch.setattr(_core, "logsumexp", failing)
     big = np.zeros((8192, 1024), np.float32)
     with pytest.raises(MemoryError, match="helper failed"):
         _finishes(lambda: xs.logsumexp(big))

@@ -201,10 +201,10 @@ def test_threads() -> None:
 
 
 def test_one_torch_thread_keeps_the_numpy_path_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    from xpsoftmax.backends import numpy as npb
+    from xpsoftmax.backends.numpy import thread_pool
 
     called: list[int] = []
-    monkeypatch.setattr(npb, "_get_pool", lambda: called.append(1))
+    monkeypatch.setattr(thread_pool, "_get_pool", lambda: called.append(1))
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -293,9 +293,10 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
     # the row kernel (large C-ordered log_softmax over trailing dims) on the
     # catalogue's cases: served at every size here, in blocks of one row
     from xpsoftmax.backends import numpy as npb
+    from xpsoftmax.backends.numpy import sizes
 
-    monkeypatch.setattr(npb, "ROWS_MIN_BYTES", 0)
-    monkeypatch.setattr(npb, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(sizes, "ROWS_MIN_BYTES", 0)
+    monkeypatch.setattr(sizes, "BLOCK_BYTES", 1)
     monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # not torch's checked kernels
     used: list[int] = []
     real = npb._log_softmax_rows

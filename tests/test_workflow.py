@@ -28,6 +28,8 @@ def test_every_lane_file_is_one_job():
     assert "cupy" in gpu and "numpy" not in gpu and "all-cpu" not in gpu
     for e in matrix["cpu"] + matrix["gpu"]:
         assert e["backends"] == lanes.lane_backends(ROOT / "backends" / f"{e['lane']}.txt")
+        assert e["python"] == lanes.lane_python(ROOT / "backends" / f"{e['lane']}.txt")
+        assert e["pytest"] == lanes.lane_pytest(ROOT / "backends" / f"{e['lane']}.txt")
     by_lane = {e["lane"]: e["backends"] for e in matrix["cpu"]}
     assert by_lane["all-cpu"] == "" and by_lane["numpy"] == "numpy"
     # the minimum lane tests every backend its floors cover, named in its file
@@ -47,15 +49,46 @@ def test_lane_backends_and_ci_local(tmp_path):
     assert lanes.ci_local(lane("a", "# ci-local: yes\nnumpy\n"))
     assert not lanes.ci_local(lane("b", "# ci-local: no\nnumpy\n"))
     assert not lanes.ci_local(lane("c", "numpy  # ci-local: yes\n"))
+    assert lanes.lane_python(lane("d", "numpy\n")) == lanes.DEFAULT_PYTHON
+    assert lanes.lane_python(lane("e", "# python: 3.13\nnumpy\n")) == "3.13"
+    with pytest.raises(ValueError, match="not a version"):
+        lanes.lane_python(lane("f", "# python: latest\nnumpy\n"))
+    assert lanes.lane_pytest(lane("g", "numpy\n")) == ""
+    assert lanes.lane_pytest(lane("h", "# pytest: tests -k numpy\nnumpy\n")) == "tests -k numpy"
+    with pytest.raises(ValueError, match="more than paths"):
+        lanes.lane_pytest(lane("i", "# pytest: tests; rm -r src\nnumpy\n"))
+
+
+def test_python_lanes_span_the_supported_versions():
+    # requires-python >= 3.10 and the classifiers name 3.10-3.13: a lane runs each end
+    matrix = lanes.lanes()["cpu"]
+    pythons = {e["python"] for e in matrix}
+    assert {"3.10", lanes.DEFAULT_PYTHON, "3.13"} <= pythons
+    by_lane = {e["lane"]: e for e in matrix}
+    for name in ("py310", "py313"):
+        assert by_lane[name]["backends"].split(",")[0] == "numpy"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'requires-python = ">=3.10"' in pyproject
+    for v in sorted(pythons):
+        assert f'"Programming Language :: Python :: {v}"' in pyproject
 
 
 def test_ci_local_lanes_are_the_marked_cpu_lanes():
-    local = dict(lanes.local_lanes())
-    assert {"minimum", "sparse", "ndonnx", "marray"} <= set(local)
+    local = {e["lane"]: e for e in lanes.local_lanes()}
+    assert {"minimum", "sparse", "ndonnx", "marray", "py310", "py313"} <= set(local)
     assert "all-cpu" not in local and "cupy" not in local  # all-cpu runs first, on its own
-    for name, backends in local.items():
+    cpu = {e["lane"]: e for e in lanes.lanes()["cpu"]}
+    for name, entry in local.items():
         assert lanes.ci_local(ROOT / "backends" / f"{name}.txt")
-        assert backends == lanes.lane_backends(ROOT / "backends" / f"{name}.txt")
+        assert entry == cpu[name]
+    # what .ci/run reads, one "|"-separated line per lane (an empty field survives)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "lanes.py"), "--local"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert "py313|3.13|numpy,jax|tests" in out and "marray|3.11|marray|" in out
 
 
 def test_lane_includes_are_followed(tmp_path):
@@ -79,6 +112,10 @@ def test_workflow_runs_tests_and_uploads_the_compare_report():
     assert jobs["gpu"]["strategy"]["matrix"] == "${{ fromJSON(needs.lanes.outputs.gpu) }}"
     assert "self-hosted" in jobs["gpu"]["runs-on"] and "gpu" in jobs["gpu"]["runs-on"]
     for name in ("cpu", "gpu"):
+        setup = [
+            s for s in jobs[name]["steps"] if s.get("uses", "").startswith("actions/setup-python")
+        ]
+        assert setup[0]["with"]["python-version"] == "${{ matrix.python }}"
         runs = [s.get("run", "") for s in jobs[name]["steps"]]
         assert any("pytest" in r for r in runs)
         assert "xpsoftmax compare --out report/" in runs
@@ -91,6 +128,11 @@ def test_workflow_runs_tests_and_uploads_the_compare_report():
     lint_runs = [s.get("run", "") for s in jobs["lint"]["steps"]]
     wanted = {"ruff check .", "ruff format --check .", "mypy", "bash .ci/check_workflow.sh"}
     assert wanted <= set(lint_runs)
+    # the docs site with warnings as errors, and the package check, as .ci/run does them
+    assert any(r.startswith("mkdocs build --strict") for r in lint_runs)
+    assert "python .ci/check_package.py" in lint_runs
+    ci_run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "mkdocs build --strict" in ci_run and "python .ci/check_package.py" in ci_run
 
 
 def test_workflow_schema_check_catches_mistakes(tmp_path):

@@ -76,7 +76,7 @@ def _dispatch(
             return _remask(func, out, masked, axis, keepdims)
     elif isinstance(where, np.ndarray) and type(where) is not np.ndarray:
         where = _plain_where(where)
-    x, backend = _args.as_array(x)
+    x, backend = _args.as_array(x, b, where)
     xp = backend.namespace(x)
     if return_sign not in (True, False):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
@@ -267,24 +267,48 @@ def softmax(
 
     Parameters
     ----------
-    x : array
+    x : array or array_like
         An array of NumPy, PyTorch, JAX, CuPy, Dask or any library with
         ``__array_namespace__``; Python scalars and nested lists become NumPy
-        arrays.  The result is an array of the same library, on the same device.
-    axis : int, tuple of ints or None
-        The axes each slice spans (default -1; ``None`` is all axes; scipy's
-        default is None).
+        arrays.  Real input only.
+    axis : int, tuple of ints or None, default -1
+        The axes each slice spans; ``None`` is all axes (SciPy's default is
+        None), ``()`` makes every element its own slice.
     where : boolean array, optional
-        Broadcastable to ``x``; entries where it is False take no part and
-        get 0.  A fully masked slice is all 0.
+        Of x's library, broadcastable to ``x``; entries where it is False take
+        no part and get 0.  A fully masked slice is all 0.
     dtype : real floating dtype, optional
-        Cast ``x`` to it first.  By default floating input keeps its dtype
-        (16-bit floats are computed in float32), integer and bool input go
-        to the namespace's default floating dtype.
-    impl : {"auto", "portable", "native"}
-        "portable" is the array-API implementation, "native" the backend's own
-        kernel (ValueError if none covers the call), "auto" the native kernel
-        where it is as accurate, else the portable one.
+        Cast ``x`` to it first (a dtype of x's library or the standard's name,
+        ``"float32"``).  By default floating input keeps its dtype (16-bit
+        floats are computed in float32), integer and bool input go to the
+        library's default floating dtype.
+    impl : {"auto", "portable", "native"}, default "auto"
+        "portable" is the array-API implementation, "native" the backend's
+        own kernel, "auto" the native kernel where it is as accurate, else the
+        portable one.
+
+    Returns
+    -------
+    array
+        Of x's library, on x's device, with x's shape and the floating dtype
+        above: each slice's probabilities, summing to 1 up to rounding.  A
+        slice holding NaN or ``+inf``, or only ``-inf``, is all NaN.  The
+        input is never modified.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an array of a supported library or is complex; ``axis``
+        is not an int, a tuple of ints or None; ``where`` is not boolean or
+        of another library; ``dtype`` is not a real floating dtype.
+    ValueError
+        ``x`` or ``where`` is a ragged list; an ``axis`` is out of range or
+        repeated; ``where`` does not broadcast to ``x``; ``impl`` is unknown,
+        or "native" where no native kernel covers the call.
+
+    See Also
+    --------
+    log_softmax : The logarithm, accurate where softmax rounds to 0 or 1.
 
     Examples
     --------
@@ -321,8 +345,39 @@ def log_softmax(
 
     Uses the log1p form of log-sum-exp (Blanchard, Higham & Higham 2021), so a
     slice with one dominant entry keeps its tiny log-probability deficit.
-    Masked entries (``where`` False) get ``-inf``.  Arguments as for
-    :func:`softmax`.
+
+    Parameters
+    ----------
+    x : array or array_like
+        An array of any supported library (see `softmax`); real input only.
+    axis : int, tuple of ints or None, default -1
+        The axes each slice spans; ``None`` is all axes.
+    where : boolean array, optional
+        Of x's library, broadcastable to ``x``; entries where it is False take
+        no part and get ``-inf``.  A fully masked slice is all ``-inf``.
+    dtype : real floating dtype, optional
+        Cast ``x`` to it first; by default as for `softmax`.
+    impl : {"auto", "portable", "native"}, default "auto"
+        As for `softmax`.
+
+    Returns
+    -------
+    array
+        Of x's library, on x's device, with x's shape and floating dtype: each
+        entry's log-probability ``x - logsumexp(x)``.  A slice holding NaN or
+        ``+inf``, or only ``-inf``, is all NaN.
+
+    Raises
+    ------
+    TypeError
+        As for `softmax` (complex input included).
+    ValueError
+        As for `softmax`.
+
+    See Also
+    --------
+    softmax : The probabilities themselves.
+    logsumexp : The normaliser subtracted here.
 
     Examples
     --------
@@ -402,26 +457,61 @@ def logsumexp(
 ) -> Any:
     """``log(sum(b * exp(x)))`` over ``axis``, without overflow, in log1p form.
 
-    ``keepdims`` keeps the reduced axes with length 1.  An empty reduction or a
-    slice of only ``-inf`` (or fully masked) gives ``-inf``; a slice holding
-    ``+inf`` gives ``+inf``.  Other arguments as for :func:`softmax`; note the
-    default axis is -1 (scipy's is None).
+    The term of the largest ``|b| * exp(x)`` is taken out exactly, so small
+    corrections keep their relative accuracy.
 
-    ``b`` (optional) are weights broadcastable to ``x``, of x's library, zero
-    or negative allowed (scipy.special.logsumexp's ``b``).  An entry whose
-    weight is 0 contributes nothing, even where ``x`` is inf or NaN.  The
-    result dtype is the promotion of x's and b's dtypes (integer weights count
-    as the default floating dtype, as in SciPy).  The term of the largest
-    ``|b| * exp(x)`` is taken out exactly, so small corrections keep their
-    relative accuracy.
+    Parameters
+    ----------
+    x : array or array_like
+        An array of any supported library (see `softmax`); real or complex.
+    axis : int, tuple of ints or None, default -1
+        The axes reduced; ``None`` is all axes.  The default is -1 (SciPy's is
+        None).  With ``b``, axes count in the broadcast shape of x and b.
+    b : array or array_like, optional
+        Weights of x's library (or Python numbers), zero or negative allowed,
+        as ``scipy.special.logsumexp``'s ``b``.  ``x`` and ``b`` broadcast
+        together.  An entry whose weight is 0 contributes nothing, even where
+        ``x`` is inf or NaN.
+    keepdims : bool, default False
+        Keep the reduced axes, with length 1.
+    return_sign : bool, default False
+        Return ``(log|s|, sign(s))`` for ``s = sum(b * exp(x))``; without it
+        a negative ``s`` gives NaN.
+    where : boolean array, optional
+        Of x's library, broadcastable to ``x``; entries where it is False take
+        no part.
+    dtype : real or complex floating dtype, optional
+        Cast ``x`` to it first; by default as for `softmax`.
+    impl : {"auto", "portable", "native"}, default "auto"
+        As for `softmax`.
 
-    ``return_sign=True`` returns ``(log|s|, sign(s))`` for ``s = sum(b *
-    exp(x))``; without it a negative ``s`` gives NaN.  An exactly cancelling
-    ``s`` gives ``(-inf, 0.0)``.
+    Returns
+    -------
+    array or tuple of two arrays
+        Of x's library, on x's device, with the reduced axes removed (or kept
+        with ``keepdims``).  The dtype is x's floating dtype, promoted with
+        b's (integer weights count as the default floating dtype, as in
+        SciPy).  An empty reduction, a slice of only ``-inf`` or a fully
+        masked one gives ``-inf``; a slice holding ``+inf`` gives ``+inf``;
+        NaN gives NaN.  Complex input gives a complex result whose imaginary
+        part is in ``(-pi, pi]``.  With ``return_sign``: ``(log|s|,
+        sign(s))``, where an exactly cancelling ``s`` gives ``(-inf, 0.0)``
+        and, for complex input, the sign is the phase ``s / |s|`` and
+        ``log|s|`` is real.
 
-    Complex ``x`` (or ``b``) gives a complex result whose imaginary part is in
-    ``(-pi, pi]``; with ``return_sign`` the sign is the complex phase
-    ``s / |s|`` and the first result is real.
+    Raises
+    ------
+    TypeError
+        As for `softmax`, and: ``b`` is of another library or not numeric;
+        ``keepdims`` or ``return_sign`` is not a bool.
+    ValueError
+        As for `softmax`, and: ``b`` is a ragged list or does not broadcast
+        with ``x``.
+
+    See Also
+    --------
+    logmeanexp : ``log(mean(exp(x)))``, accurate near 0.
+    log_softmax : ``x - logsumexp(x)``, in the same log1p form.
 
     Examples
     --------
@@ -477,11 +567,42 @@ def logmeanexp(
     """``log(mean(exp(x)))`` over ``axis``, accurate where the mean of exp is near 1.
 
     ``logsumexp(x) - log(n)`` cancels when the result is near 0 (x near 0);
-    there this uses ``log1p(mean(expm1(x)))``, which does not.  With
-    ``where``, the mean is over the live entries (n counts them); a slice with
-    no live entry (or an empty one) gives NaN.  Arguments as for
-    :func:`logsumexp` (no weights; real input only).  There is no native
-    kernel: ``impl="native"`` is a ValueError.
+    there this uses ``log1p(mean(expm1(x)))``, which does not.
+
+    Parameters
+    ----------
+    x : array or array_like
+        An array of any supported library (see `softmax`); real input only.
+    axis : int, tuple of ints or None, default -1
+        The axes reduced; ``None`` is all axes.
+    keepdims : bool, default False
+        Keep the reduced axes, with length 1.
+    where : boolean array, optional
+        Of x's library, broadcastable to ``x``; the mean is over the entries
+        where it is True (n counts them).
+    dtype : real floating dtype, optional
+        Cast ``x`` to it first; by default as for `softmax`.
+    impl : {"auto", "portable"}, default "auto"
+        There is no native kernel: "native" is a ValueError.
+
+    Returns
+    -------
+    array
+        Of x's library, on x's device and floating dtype, with the reduced
+        axes removed (or kept with ``keepdims``).  A slice with no live entry
+        (or an empty one) gives NaN; a slice holding ``+inf`` gives ``+inf``.
+
+    Raises
+    ------
+    TypeError
+        As for `softmax` (complex input included), and: ``keepdims`` is not a
+        bool.
+    ValueError
+        As for `softmax`, and ``impl="native"``.
+
+    See Also
+    --------
+    logsumexp : ``log(sum(b * exp(x)))``.
 
     Examples
     --------

@@ -151,7 +151,7 @@ def cross_entropy(
     eps = _loss_args.check_label_smoothing(label_smoothing)
     ignore = _loss_args.check_ignore_index(ignore_index)
     compute, result = _args.dtypes(x, dtype, xp, backend, "cross_entropy")
-    ax = _loss_args.class_axis(axis, x.ndim)
+    ax = _loss_args.class_axis(axis, len(x.shape))
     n_classes = x.shape[ax]
     if type(n_classes) is int and n_classes == 0:
         raise ValueError(f"logits of shape {tuple(x.shape)} have no class on axis {ax}")

@@ -12,16 +12,42 @@ IMPLS = ("auto", "portable", "native")
 _PY_INPUTS = (bool, int, float, list, tuple)
 
 
-def as_array(x: Any) -> tuple[Any, Backend]:
-    """Return (array, its backend); Python scalars and lists become NumPy arrays."""
-    backend = backend_of(x)
-    if backend is not None:
-        return x, backend
-    if isinstance(x, _PY_INPUTS):
-        import numpy as np
+def as_array(x: Any, *beside: Any) -> tuple[Any, Backend]:
+    """Return (array, its backend); Python scalars and lists, and pandas
+    objects, become NumPy arrays.
 
+    ``beside`` holds the call's other arrays (``b``, ``where``): where ``x``
+    is NumPy (or becomes NumPy) and one of them is an array of another
+    library, ``x`` is converted to that library, on that array's device, as
+    ``jax.nn`` takes a NumPy ``x`` beside a JAX ``b``.
+    """
+    backend = backend_of(x)
+    if backend is not None and backend is not NUMPY:
+        return x, backend
+    if backend is None:
+        x = _to_numpy(x)
+    other = next((a for a in beside if a is not None and backend_of(a) not in (None, NUMPY)), None)
+    if other is None or type(x) is not _numpy().ndarray:  # NumPy's subclasses stay NumPy
+        return x, NUMPY
+    ob = backend_of(other)
+    assert ob is not None
+    return ob.namespace(other).asarray(x, device=getattr(other, "device", None)), ob
+
+
+def _numpy() -> Any:
+    import numpy as np
+
+    return np
+
+
+def _to_numpy(x: Any) -> Any:
+    """A Python scalar or nested list, or a pandas object, as a NumPy array."""
+    np = _numpy()
+    if _is_pandas(x):
+        return _from_pandas(x, "x")
+    if isinstance(x, _PY_INPUTS):
         try:
-            arr = np.asarray(x)
+            return np.asarray(x)
         except ValueError as exc:  # ragged nested lists
             raise ValueError(f"x={x!r} is not a rectangular nested list: {exc}") from None
         except (TypeError, RuntimeError) as exc:  # e.g. tensors that require grad
@@ -30,11 +56,48 @@ def as_array(x: Any) -> tuple[Any, Backend]:
                 "arrays of another library should be stacked into one array of that library "
                 "(torch.stack, jnp.stack) first"
             ) from None
-        return arr, NUMPY
     raise TypeError(
         f"x must be an array of a supported library (NumPy, PyTorch, JAX, CuPy, Dask, or any "
-        f"array with __array_namespace__), a Python scalar or a nested list; got {type(x).__name__}"
+        f"array with __array_namespace__), a pandas Series or DataFrame, a Python scalar or a "
+        f"nested list; got {type(x).__name__}"
     )
+
+
+def _is_pandas(a: Any) -> bool:
+    # by the type's module: pandas is never imported here
+    return type(a).__module__.partition(".")[0] == "pandas" and hasattr(a, "to_numpy")
+
+
+def _from_pandas(a: Any, name: str) -> Any:
+    """A pandas Series or DataFrame as ``np.asarray`` gives it (what SciPy
+    computes on: the result is a NumPy array, index and columns dropped)."""
+    arr = _numpy().asarray(a)
+    if arr.dtype == object:
+        raise TypeError(
+            f"{name} is a pandas {type(a).__name__} whose values NumPy holds as Python objects "
+            f"(strings, mixed types, an object dtype): convert it to numbers first, e.g. "
+            f"{name}.to_numpy(dtype=float)"
+        )
+    return arr
+
+
+def beside_x(a: Any, name: str, x: Any, xp: Any, backend: Backend) -> Any:
+    """``a`` (``b`` or ``where``) as an array of x's library, on x's device,
+    where it is a Python number or list, a pandas object or a plain NumPy
+    array (scalar); an array of any other library is returned as it is, for
+    the caller to refuse."""
+    np = _numpy()
+    if _is_pandas(a):
+        a = _from_pandas(a, name)
+    convert = isinstance(a, (bool, int, float, complex, list, tuple)) or (
+        backend is not NUMPY and (type(a) is np.ndarray or isinstance(a, np.generic))
+    )
+    if not convert:
+        return a
+    try:
+        return xp.asarray(a, device=getattr(x, "device", None))
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise ValueError(f"{name}={a!r} is not a rectangular array of numbers: {exc}") from None
 
 
 def check_impl(impl: Any) -> str:
@@ -220,18 +283,12 @@ def _same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 def normalize_mask(where: Any, x: Any, xp: Any, backend: Backend) -> Any:
     if where is None:
         return None
-    import numpy as np
-
-    if isinstance(where, (bool, np.bool_, list, tuple)):
-        try:
-            where = xp.asarray(where, device=getattr(x, "device", None))
-        except (ValueError, TypeError) as exc:  # ragged nested lists
-            raise ValueError(f"where={where!r} is not a rectangular nested list: {exc}") from None
+    where = beside_x(where, "where", x, xp, backend)
     wb = backend_of(where)
     if wb is not backend:
         raise TypeError(
-            f"where must be a boolean array of the same library as x ({backend.name}), "
-            f"got {type(where).__module__}.{type(where).__name__}"
+            f"where must be a boolean array of x's library ({backend.name}), a NumPy array or "
+            f"a Python bool/list, got {type(where).__module__}.{type(where).__name__}"
         )
     if where.dtype != xp.bool:
         raise TypeError(f"where must have a boolean dtype, got {where.dtype}")
@@ -263,15 +320,11 @@ def normalize_weights(b: Any, x: Any, xp: Any, backend: Backend) -> tuple[Any, A
     """
     if b is None:
         return x, None
-    if isinstance(b, (bool, int, float, complex, list, tuple)):
-        try:
-            b = xp.asarray(b, device=getattr(x, "device", None))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"b={b!r} is not a rectangular array of numbers: {exc}") from None
+    b = beside_x(b, "b", x, xp, backend)
     bb = backend_of(b)
     if bb is not backend:
         raise TypeError(
-            f"b must be an array of the same library as x ({backend.name}) or a Python "
+            f"b must be an array of x's library ({backend.name}), a NumPy array or a Python "
             f"number/list, got {type(b).__module__}.{type(b).__name__}"
         )
     if not xp.isdtype(b.dtype, ("bool", "integral", "real floating", "complex floating")):

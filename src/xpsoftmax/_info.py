@@ -49,12 +49,29 @@ def collect(all_devices: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def extras() -> str:
+    """The optional packages of ``compare``'s report: each with its version, or
+    "not installed" and what it would add."""
+    import importlib.metadata as md
+
+    from ._cli_options import REPORT_EXTRAS, missing
+
+    parts = []
+    for dist, adds in REPORT_EXTRAS.items():
+        if missing(dist):
+            parts.append(f"{dist} not installed (for {adds})")
+        else:
+            parts.append(f"{dist} {md.version(dist)}")
+    return ", ".join(parts)
+
+
 def main(args: argparse.Namespace) -> int:
     import xpsoftmax
 
     print(
         f"xpsoftmax {xpsoftmax.__version__} on Python {platform.python_version()} ({platform.machine()})"
     )
+    print(f"report extras: {extras()}")
     print(f"example: softmax({EXAMPLE}, axis=1) in float32 on each backend x device\n")
     rows = collect(getattr(args, "all_devices", False))
     width = max(len(r["target"]) for r in rows)

@@ -92,8 +92,9 @@ def loss_array(value: Any, name: str, x: Any, xp: Any, backend: Backend) -> Any:
             f"{name} must be an array of the same library as the logits ({backend.name}), "
             f"got {type(value).__module__}.{type(value).__name__}"
         )
+    # an unknown device (None; TF's "" for a symbolic tensor in tf.function) is not compared
     vdev, xdev = getattr(value, "device", None), getattr(x, "device", None)
-    if vdev is not None and xdev is not None and str(vdev) != str(xdev):
+    if vdev not in (None, "") and xdev not in (None, "") and str(vdev) != str(xdev):
         raise ValueError(f"{name} is on device {vdev} but the logits are on {xdev}")
     return value
 
@@ -206,7 +207,7 @@ def check_broadcast_weight(w: Any, name: str, x: Any, xp: Any, backend: Backend)
 
     shape = tuple(w.shape)
     b = broadcast_shapes(shape, tuple(x.shape))
-    if len(shape) > x.ndim or b is None or not same_shape(b, tuple(x.shape)):
+    if len(shape) > len(x.shape) or b is None or not same_shape(b, tuple(x.shape)):
         raise ValueError(
             f"{name} of shape {_shape_str(shape)} does not broadcast to the logits' shape "
             f"{_shape_str(x.shape)}"

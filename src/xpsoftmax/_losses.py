@@ -103,8 +103,11 @@ def class_positions(x: Array, axis: int, idx_dtype: Any, ops: Ops) -> Array:
     """``arange(C)`` in ``idx_dtype``, shaped to broadcast along ``axis`` of ``x``."""
     xp = ops.xp
     n = x.shape[axis]
-    pos = xp.arange(n, dtype=idx_dtype, device=getattr(x, "device", None))
-    shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
+    if hasattr(xp, "arange"):
+        pos = xp.arange(n, dtype=idx_dtype, device=getattr(x, "device", None))
+    else:  # pydata sparse 0.19 has no arange
+        pos = xp.asarray(list(range(n)), dtype=idx_dtype, device=getattr(x, "device", None))
+    shape = tuple(-1 if i == axis else 1 for i in range(len(x.shape)))
     return xp.reshape(pos, shape)
 
 
@@ -166,7 +169,7 @@ def index_entry_weights(
         in_range = xp.any(is_t, axis=axis)
     zero = ops.scalar(0.0, x)
     keep = ops.scalar(1.0 - label_smoothing, x)
-    w_b = None if weight is None else _along(weight, axis, x.ndim, ops)
+    w_b = None if weight is None else _along(weight, axis, len(x.shape), ops)
     if w_b is None:
         a = xp.where(is_t, keep, zero)
         w_t = xp.ones_like(xp.astype(safe, x.dtype)) if live is None else xp.astype(live, x.dtype)
@@ -217,7 +220,7 @@ def probs_entry_weights(
             x, axis, None, label_smoothing, ops
         )
     if weight is not None:
-        q = q * _along(weight, axis, x.ndim, ops)
+        q = q * _along(weight, axis, len(x.shape), ops)
     if live is not None:
         q = q * xp.expand_dims(xp.astype(live, x.dtype), axis=axis)
     return q

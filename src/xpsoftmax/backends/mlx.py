@@ -56,6 +56,9 @@ class MlxNamespace:
     def astype(self, x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
         return x.astype(dtype)
 
+    def arange(self, stop: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        return self._mx.arange(stop, dtype=dtype)
+
 
 #: per dtype: fdlibm's split of ln 2 (k * hi is exact for the k that occur),
 #: the Taylor degree for |r| <= ln2/2, the integer type, mantissa bits and

@@ -218,6 +218,29 @@ class TfNamespace:
     def atan2(self, x1: Any, x2: Any, /) -> Any:
         return self._tf.math.atan2(x1, x2)
 
+    # -- what the losses use (:mod:`xpsoftmax._losses`) ----------------------------------
+    def arange(self, stop: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        tf = self._tf
+        with tf.device(device) if device else contextlib.nullcontext():
+            return tf.range(stop, dtype=tf.int64 if dtype is None else dtype)
+
+    def argmax(self, x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        out = self._tf.math.argmax(x, axis=axis)  # the first maximum, as the standard's
+        return self._tf.expand_dims(out, axis) if keepdims else out
+
+    def expand_dims(self, x: Any, /, *, axis: int = 0) -> Any:
+        return self._tf.expand_dims(x, axis)
+
+    def ones(self, shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        tf = self._tf
+        with tf.device(device) if device else contextlib.nullcontext():
+            return tf.ones(shape, dtype=tf.float32 if dtype is None else dtype)
+
+    def iinfo(self, dtype: Any) -> Any:
+        import numpy as np
+
+        return np.iinfo(self._tf.as_dtype(dtype).as_numpy_dtype)
+
 
 class TfOps(_core.Ops):
     def stop_gradient(self, a: Any) -> Any:
@@ -303,6 +326,10 @@ class TensorflowBackend(Backend):
     def run_portable(self, call: Call, xp: Any) -> Any:
         with self._on_device(call):
             return super().run_portable(call, xp)
+
+    def run_loss(self, call: Any, xp: Any, impl: str) -> Any:
+        with self._on_device(call):
+            return super().run_loss(call, xp, impl)
 
     def run_native(self, call: Call, xp: Any) -> Any:
         import tensorflow as tf

@@ -290,6 +290,16 @@ class TorchBackend(Backend):
 
         return _torch_losses.run_native(call)
 
+    def run_loss(self, call: LossCall, xp: Any, impl: str) -> Any:
+        # "auto": cross-entropy with class indices on eager CPU tensors from
+        # torch's fused log_softmax, checked (as fast as F.cross_entropy)
+        if impl == "auto":
+            from . import _torch_losses
+
+            if _torch_losses.fast_gap(call) is None:
+                return _torch_losses.fast_cross_entropy(call)
+        return super().run_loss(call, xp, impl)
+
     def run_native(self, call: Call, xp: Any) -> Any:
         import torch
 

@@ -8,7 +8,10 @@ dtype of the run (unless it names its own) and every function:
   also under the caller's ``jit``);
 * ``"grad"``: forward + backward: torch's ``f(x).sum().backward()`` on an input
   with ``requires_grad``, JAX's ``jit(grad(lambda v: f(v).sum()))``;
-* ``"dask"``: the Dask throughput case (Dask against the NumPy path alone).
+* ``"dask"``: the Dask throughput case (Dask against the NumPy path alone);
+* ``"loss"``: forward + backward of a loss with class indices (``mean``):
+  xpsoftmax's against the backend's own (torch's ``F.cross_entropy``, optax's
+  under ``jit``), timed like ``"grad"``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 FUNCS = ("softmax", "log_softmax", "logsumexp")
-MODES = ("call", "grad", "dask")
+#: the losses the "loss" cases time (their own functions: never the softmax cases')
+LOSS_FUNCS = ("cross_entropy",)
+MODES = ("call", "grad", "dask", "loss")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,12 @@ class BenchCase:
     def runs_on(self, backend: str) -> bool:
         return self.backends is None or backend in self.backends
 
+    def funcs_of(self, funcs: list[str]) -> list[str]:
+        """The run's functions (``--funcs``) this case times: the losses for a
+        "loss" case, the softmax family for the others."""
+        own = LOSS_FUNCS if self.mode == "loss" else FUNCS
+        return [f for f in funcs if f in own]
+
 
 #: the Dask throughput case, where only NumPy's path and Dask are timed:
 #: 1 GiB of float32 in row chunks of Dask's own default chunk size
@@ -45,6 +56,10 @@ DASK_CASE, DASK_LARGE = "dask throughput", (16384, 16384)
 DASK_SMALL_CHUNK = 16 << 20
 #: the shapes the goals are stated for
 TINY, SMALL, LARGE, LARGE_3D, GRAD = (4, 8), (64, 100), (4096, 4096), (64, 256, 1024), (2048, 2048)
+#: cross-entropy: a language model's logits (8192 tokens, 32768 classes: 1 GiB
+#: of float32) and a small classifier's batch
+CE_LARGE, CE_SMALL = (8192, 32768), (64, 10)
+CE_BACKENDS = ("torch", "jax")
 #: a GPU's large input (1 GiB in float32): 64 MiB passes in tens of microseconds
 #: there, where launch latency still counts; GPU goals prefer this shape
 GPU_LARGE = (16384, 16384)
@@ -71,8 +86,12 @@ GRID: tuple[BenchCase, ...] = (
     BenchCase("large 3-D", LARGE_3D),
     *(BenchCase(off_axis("large 3-D", a), LARGE_3D, a, backends=("numpy",)) for a in LAYOUTS_3D),
     BenchCase("fwd+bwd", GRAD, mode="grad", backends=("torch", "jax")),
+    BenchCase("cross-entropy small", CE_SMALL, mode="loss", backends=CE_BACKENDS,
+              dtypes=("float32",)),
+    BenchCase("cross-entropy large", CE_LARGE, mode="loss", backends=CE_BACKENDS,
+              dtypes=("float32",)),
     BenchCase(DASK_CASE, DASK_LARGE, mode="dask", dtypes=("float32",)),
-)
+)  # fmt: skip
 QUICK_GRID: tuple[BenchCase, ...] = (
     BenchCase("tiny", TINY),
     BenchCase("small", SMALL),
@@ -81,7 +100,11 @@ QUICK_GRID: tuple[BenchCase, ...] = (
     BenchCase("3-D", (16, 64, 256), backends=("numpy",)),
     BenchCase(off_axis("3-D", (0, 1)), (16, 64, 256), (0, 1), backends=("numpy",)),
     BenchCase("fwd+bwd", (256, 1024), mode="grad", backends=("torch", "jax")),
-)
+    BenchCase("cross-entropy small", CE_SMALL, mode="loss", backends=CE_BACKENDS,
+              dtypes=("float32",)),
+    BenchCase("cross-entropy", (1024, 8192), mode="loss", backends=CE_BACKENDS,
+              dtypes=("float32",)),
+)  # fmt: skip
 
 
 def from_shapes(grid: dict[str, tuple[int, ...]] | Any) -> tuple[BenchCase, ...]:

@@ -112,25 +112,37 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
+def _amount(v: float, overhead: bool) -> str:
+    # an overhead below 0 is noise (the call includes the one it is compared with)
+    return "below 0" if overhead and v <= 0 else f"{v:.2f}"
+
+
 def goal_rows(gs: list[dict[str, Any]]) -> list[list[str]]:
+    """goal, measured (with the interval its repetitions give), target, verdict.
+
+    A verdict is "yes", "NO" or "not judged: why" (reports stored before goals
+    could go unjudged hold only True or False)."""
     op = {True: "<=", False: ">="}
     rows = []
     for g in gs:
-        rows.append(
-            [
-                g["goal"],
-                f"{g['value']:.2f} {g['unit']}",
-                f"{op[g['le']]} {g['limit']:g} {g['unit']}",
-                "yes" if g["holds"] else "NO",
-            ]
-        )
+        unit, overhead = g["unit"], g.get("overhead", False)
+        measured = f"{_amount(g['value'], overhead)} {unit}"
+        if g.get("range"):
+            lo, hi = g["range"]
+            measured += f" ({_amount(lo, overhead)} to {_amount(hi, overhead)})"
+        holds = g["holds"]
+        verdict = "yes" if holds else "NO" if holds is False else f"not judged: {g['why']}"
+        rows.append([g["goal"], measured, f"{op[g['le']]} {g['limit']:g} {unit}", verdict])
     return rows
 
 
 def held_line(gs: list[dict[str, Any]]) -> str:
-    """``"12 of 20 hold"`` (with the missed ones counted)."""
+    """``"12 of 20 hold, 5 miss, 3 not judged"``."""
     held = sum(1 for g in gs if g["holds"])
-    return f"{held} of {len(gs)} hold"
+    missed = sum(1 for g in gs if g["holds"] is False)
+    line = f"{held} of {len(gs)} hold, {missed} miss"
+    unjudged = len(gs) - held - missed
+    return line + (f", {unjudged} not judged" if unjudged else "")
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -157,7 +169,8 @@ def markdown(report: dict[str, Any]) -> str:
         "the anchor measured in the same repetitions (scipy for NumPy, the backend's own kernel "
         "for torch/JAX, the NumPy path for Dask) and to a plain copy of the input.",
         "",
-        f"Goals ({held_line(report['goals'])}):",
+        f"Goals ({held_line(report['goals'])}; the range after a value holds the median of "
+        "its paired repetitions with at least 90% confidence):",
         "",
         markdown_table(["goal", "measured", "target", "holds"], goal_rows(report["goals"])),
         "",

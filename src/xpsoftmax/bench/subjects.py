@@ -66,6 +66,16 @@ def bench_case(func: str, dtype: str, axis: Any) -> Case:
                 where=None, keepdims=False, expected=empty, k=empty)  # fmt: skip
 
 
+def loss_case(func: str, x: np.ndarray) -> Case:
+    """The :class:`Case` of a "loss" case: class indices drawn from a fixed seed
+    (one per row of ``x``, classes on the last axis), reduction "mean"."""
+    labels = np.random.default_rng(1).integers(0, x.shape[-1], size=x.shape[:-1])
+    empty = np.empty(0)
+    return Case(id=f"bench/{func}", group="bench", func=func, dtype=str(x.dtype), x=x, axis=-1,
+                where=None, keepdims=False, expected=empty, k=empty, labels=labels,
+                loss={"reduction": "mean"})  # fmt: skip
+
+
 # -- per backend: the copy and the wait ------------------------------------------------------
 def _np_copy(a: Any) -> Callable[[], Any]:
     return lambda: np.copy(a)
@@ -194,6 +204,12 @@ def target_subjects(t: Target, case: BenchCase, x: np.ndarray, func: str) -> lis
     c = bench_case(func, str(x.dtype), case.axis)
     wait = WAITS[t.backend_name](t) if t.backend_name in WAITS else None
     a = t.asarray(x)
+    if case.mode == "loss":
+        # the backend's own loss: the first native subject that has it
+        # (JAX's anchor, jax.nn, has none: optax's is the one)
+        c = loss_case(func, x)
+        own = next((s for s in registered(t) if s.kind == "native" and func in s.funcs), None)
+        return _grad_subjects(t, name, a, c, func, xpsoftmax_subject(t, "auto"), own, wait)
     impls = _impls(t, func)
     xps = [xpsoftmax_subject(t, i) for i in impls]
     anchor = next(iter(registered(t, anchor_only=True)), None)
@@ -252,9 +268,10 @@ def _grad_subjects(
     t: Target, name: str, a: Any, c: Case, func: str, xps: Registered,
     anchor: Registered | None, wait: Callable[[Any], Any] | None,
 ) -> list[Subject]:  # fmt: skip
-    """Forward + backward of ``f(x).sum()``: torch's ``.backward()`` on a leaf
-    with ``requires_grad`` (its ``.grad`` reset before each call, so no call
-    pays an accumulation), JAX's ``jit(grad(...))``; other backends: none."""
+    """Forward + backward of ``f(x).sum()`` (a loss: ``f(x)`` itself, 0-d):
+    torch's ``.backward()`` on a leaf with ``requires_grad`` (its ``.grad``
+    reset before each call, so no call pays an accumulation), JAX's
+    ``jit(grad(...))``; other backends: none."""
     pairs = [(xps, "xpsoftmax[auto]", "xpsoftmax")]
     if anchor is not None:
         pairs.append((anchor, f"{_prefix(anchor)}.{func}", "anchor"))

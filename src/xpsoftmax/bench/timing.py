@@ -28,11 +28,16 @@ Peak memory, on inputs of 16 MiB and more:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
+import re
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,20 +135,30 @@ def time_grouped(subjects: list[Subject], repeat: int, min_s: float) -> list[lis
 
 
 def _measure(fn: Callable[[], Any], m: int, min_s: float) -> float:
-    """Seconds per call over ``m`` calls, in 8 runs of calls with the clock read
-    between them only: a measurement stops after 5 ``min_s`` (a call that
-    stalls, e.g. torch's small kernels waiting for a busy core, 2.5 us -> 5 ms
-    here, must not make a 4000-call loop last 20 s)."""
+    """Seconds per call: the fastest of 8 runs of ``m / 8`` calls (the clock
+    read between runs only), as ``timeit`` takes the best of its repeats.
+
+    On a machine shared with other work a call sometimes waits for a core: a
+    torch forward + backward of softmax on 256x1024 float32 took 0.4 ms alone
+    and 20-77 ms in a loop here (2 cores, other processes running), so the
+    mean of the loop, which this took before, was 30-100x a direct ``timeit``
+    of the same call.  A run that such a wait hits is slower; the fastest of
+    the runs is the call's own time.  A measurement also stops after 5
+    ``min_s`` (a call that stalls must not make a 4000-call loop last 20 s).
+    """
     chunk = max(1, m // 8)
     done = 0
+    best = math.inf
     t0 = time.perf_counter()
     while done < m:
+        start = time.perf_counter()
         for _ in range(chunk):
             fn()
+        best = min(best, (time.perf_counter() - start) / chunk)
         done += chunk
         if time.perf_counter() - t0 > 5 * min_s:
             break
-    return (time.perf_counter() - t0) / done
+    return best
 
 
 def _traced_peak(fn: Callable[[], Any]) -> tuple[Any, int]:
@@ -170,6 +185,36 @@ def peak_ratio(fn: Callable[[], Any]) -> float:
     return peak / max(1, np.asarray(out).nbytes)
 
 
+#: the lines torch's profiler (kineto) writes to fd 2 on every start and stop
+_KINETO_LINE = re.compile(r"^[A-Z]+:\d{4}-\d\d-\d\d [\d:]+ \d+:\d+ \w+\.cpp:\d+\] ")
+
+
+@contextlib.contextmanager
+def _profiler_lines_dropped() -> Iterator[None]:
+    """File descriptor 2 goes to a temporary file while torch's profiler runs
+    (it prints ``USDT: ... profiler_start`` there from C++, whatever
+    ``KINETO_LOG_LEVEL`` says); afterwards every line that is not one of its
+    own is written back to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                text = tmp.read().decode(errors="replace")
+                kept = [ln for ln in text.splitlines(keepends=True) if not _KINETO_LINE.match(ln)]
+                if kept:
+                    sys.stderr.write("".join(kept))
+                    sys.stderr.flush()
+    finally:
+        os.close(saved)
+
+
 @functools.cache
 def _profiler_warmed() -> None:
     """One throwaway profiling session: the first one of a process counts
@@ -178,7 +223,7 @@ def _profiler_warmed() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True):
+    with _profiler_lines_dropped(), profile(activities=[ProfilerActivity.CPU], profile_memory=True):
         torch.ones(4096, 4096).sum()
 
 
@@ -201,7 +246,10 @@ def torch_peak(fn: Callable[[], Any], cuda: bool = False) -> tuple[Any, int]:
     _profiler_warmed()
     tracemalloc.start()
     try:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with (
+            _profiler_lines_dropped(),
+            profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+        ):
             tracemalloc.reset_peak()
             out = fn()
             _, np_peak = tracemalloc.get_traced_memory()
@@ -299,7 +347,7 @@ def run_grid(
             large = x.nbytes >= LARGE_BYTES
             # small shapes are cheap: more repetitions steady their medians
             reps = repeat if large else max(repeat, 15)
-            for func in funcs:
+            for func in case.funcs_of(funcs):
                 if throughput:
                     subs = dask_throughput_subjects(x, func)
                 else:

@@ -57,6 +57,7 @@ GROUPS = (
     "masks",
     "weights",
     "complex",
+    "losses",
     "adversarial",
     "accuracy",
     "properties",
@@ -108,6 +109,12 @@ class Case:
     k_imag: np.ndarray | None = None
     sign_k: np.ndarray | None = None
     sign_k_imag: np.ndarray | None = None
+    #: the losses group: cross_entropy's class indices (int64) or probabilities,
+    #: binary_cross_entropy's labels (None for log_sigmoid), and the loss's
+    #: keyword arguments (``reduction``, ``weight``/``pos_weight`` as float64
+    #: arrays, ``label_smoothing``, ``ignore_index``)
+    labels: np.ndarray | None = None
+    loss: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_complex(self) -> bool:
@@ -170,7 +177,20 @@ def _case(d: dict) -> Case:
         printed=d.get("printed"),
         b=_parts(d, "b"), return_sign=d.get("return_sign", False), sign=_parts(d, "sign"),
         k_imag=_real(d, "k_imag"), sign_k=_real(d, "sign_k"), sign_k_imag=_real(d, "sign_k_imag"),
+        labels=_labels(d), loss=_loss_kw(d),
     )  # fmt: skip
+
+
+def _labels(d: dict) -> np.ndarray | None:
+    if d.get("labels") is None:
+        return None
+    dtype = np.int64 if d["labels_kind"] == "index" else np.float64
+    return np.asarray(_dec(d["labels"]), dtype=dtype).reshape(tuple(d["labels_shape"]))
+
+
+def _loss_kw(d: dict) -> dict[str, Any]:
+    return {k: (np.asarray(_dec(v), dtype=np.float64) if isinstance(v, list) else v)
+            for k, v in d.get("loss", {}).items()}  # fmt: skip
 
 
 def _out_shape(shape: tuple[int, ...], axis: Any, func: str, keepdims: bool) -> tuple[int, ...]:
@@ -201,6 +221,14 @@ def catalogue() -> dict:
 def stored_cases() -> tuple[Case, ...]:
     """Every case of the catalogue with an mpmath reference."""
     return tuple(_case(d) for d in catalogue()["cases"])
+
+
+@functools.lru_cache(maxsize=1)
+def property_references() -> dict:
+    """The mpmath references of the property checks (``data/properties.json``,
+    written beside the catalogue by the same generator): no mpmath at run time."""
+    text = resources.files("xpsoftmax.conformance").joinpath("data", "properties.json").read_text()
+    return dict(json.loads(text))
 
 
 def errata() -> list[dict]:
@@ -319,12 +347,34 @@ def accuracy_case(name: str, dtype: str, func: str) -> Case:
     )  # fmt: skip
 
 
+def _has_mpmath() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mpmath") is not None
+
+
+def unchecked_accuracy(dtypes: list[str] | None = None) -> dict[str, str]:
+    """dtype -> why its accuracy sets cannot run here (they are left out, and
+    the commands say so): bfloat16 needs ml_dtypes; float64 needs a wider
+    ``np.longdouble`` or, where there is none, mpmath for its references."""
+    out = {}
+    for d in accuracy_dtypes():
+        if dtypes is not None and d not in dtypes:
+            continue
+        if not has_dtype(d):
+            out[d] = "ml_dtypes is not installed (it gives NumPy a bfloat16)"
+        elif _wide_dtype(d)[0] is None and not _has_mpmath():
+            out[d] = "np.longdouble is not wider than float64 here and mpmath is not installed"
+    return out
+
+
 def accuracy_cases(dtypes: list[str] | None = None) -> list[Case]:
     chosen = [d for d in accuracy_dtypes() if dtypes is None or d in dtypes]
+    skipped = unchecked_accuracy(dtypes)
     return [
         accuracy_case(s["name"], d, f)
         for d in chosen
-        if has_dtype(d)
+        if d not in skipped
         for s in accuracy_sets()
         for f in FUNCS
     ]

@@ -15,11 +15,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from .run import _csv, add_common, execute
-
-
-def _floats(s: str) -> list[float]:
-    return [float(v) for v in _csv(s)]
+from .._cli_options import UsageError, finite_floats, note_missing, whole_number
+from .run import add_common, execute, say_unchecked
+from .terminal import DIFFERENCE_CHARS, clip, print_matrix, terminal_width
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,11 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--logits",
-        type=_floats,
+        type=finite_floats,
         default=[1.5, 0.8, -0.2],
         help="logits of the bar chart (default: seed 001's 1.5,0.8,-0.2)",
     )
-    parser.add_argument("--max-differences", type=int, default=15,
+    parser.add_argument("--max-differences", type=whole_number(0), default=15,
                         help="how many notable differences to print (all go to the files)")  # fmt: skip
 
 
@@ -45,47 +43,39 @@ def main(args: argparse.Namespace) -> int:
     from .report import cell_text, contract_findings, covered, differences, matrix, write
     from .runner import failures
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder")
     results = execute(args)
     m = matrix(results)
     ran, skipped = covered(results)
     groups = [g for g in GROUPS if any(g in m[s] for s in ran)]
-    try:
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
-    except ImportError:
-        Console = None  # type: ignore[assignment,misc]
-    if Console is not None:
-        table = Table(
-            title="xpsoftmax compare: worst error in ulps per case group", show_lines=False
-        )
-        table.add_column("subject", no_wrap=True)
-        for g in groups:
-            table.add_column(g, justify="right")
-        for s in ran:
-            cells = []
-            for g in groups:
-                t = cell_text(m[s].get(g))
-                cells.append(f"[red]{t}[/red]" if t.startswith("FAIL") else t)
-            table.add_row(escape(s), *cells)
-        Console(width=max(200, 14 * len(groups) + 40)).print(table)
-    else:
-        for s in ran:
-            print(s, *(f"{g}={cell_text(m[s].get(g))}" for g in groups))
+    note_missing(["rich"], "a plain table")
+    print_matrix(
+        "xpsoftmax compare: worst error in ulps per case group",
+        ran,
+        groups,
+        [[cell_text(m[s].get(g)) for g in groups] for s in ran],
+        terminal_width(),
+    )
     devices = sorted({s.split("@")[-1] for s in ran})
     print(f"devices covered: {', '.join(devices)}")
     for s, why in skipped.items():
         print(f"not covered: {s}: {why}")
+    say_unchecked(args)
     diffs = differences(results)
+    full = str(args.out / "compare.md") if args.out is not None else "compare.md: add --out DIR"
     print(f"\nnotable differences ({len(diffs)} cases; native and seed subjects vs mpmath):")
     for d in diffs[: args.max_differences]:
-        print(f"  - {d[:240]}")
+        print(f"  - {clip(d, DIFFERENCE_CHARS, full)}")
+    if len(diffs) > args.max_differences:
+        print(f"  ... and {len(diffs) - args.max_differences} more (all of them in {full})")
     for c in contract_findings(results):
         print(f"  - contract: {c}")
     if args.out is not None:
         command = "xpsoftmax compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         for p in write(results, args.out, args.logits, command.strip()):
             print(f"wrote {p}")
+        note_missing(["matplotlib"], "no PNG plots written")
     bad = failures(results)
     if bad:
         print(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .cases import GROUPS, describe_reference, errata
-from .runner import Result
+from .results import Result
 
 
 def _fmt(v: float | None) -> str:

@@ -53,6 +53,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..testing import Target, targets
+from . import loss_subjects
 from .cases import Case
 
 
@@ -99,6 +100,8 @@ class Subject:
             return f"{self.library} has no bfloat16"
         if case.dtype == "complex128" and "complex128" in self.lacks:
             return f"{self.library} has no complex128 (complex64 only)"
+        if case.group == "losses":
+            return loss_subjects.loss_gap(case, self.lacks)
         return None
 
     def make_input(self, case: Case) -> Any:
@@ -296,7 +299,7 @@ def xpsoftmax_subject(target: Target, impl: str) -> Subject:
         id=f"xpsoftmax[{impl}]@{target.id}",
         kind="xpsoftmax",
         target=target,
-        funcs={f: _xps(f, impl) for f in XPS_FUNCS},
+        funcs={**{f: _xps(f, impl) for f in XPS_FUNCS}, **loss_subjects.xpsoftmax_losses(impl)},
         unavailable=target.skip,
         lacks=lacks,
         library=target.backend_name,
@@ -331,7 +334,12 @@ def _scipy_subject(target: Target) -> Subject:
         id=f"scipy.special@{target.id}",
         kind="native",
         target=target,
-        funcs={"softmax": soft("softmax"), "log_softmax": soft("log_softmax"), "logsumexp": lse},
+        funcs={
+            "softmax": soft("softmax"),
+            "log_softmax": soft("log_softmax"),
+            "logsumexp": lse,
+            "log_sigmoid": lambda x, case, where=None: sp.log_expit(x),
+        },
         lacks=frozenset({"where", "bfloat16"}),
         library="numpy",
     )
@@ -354,14 +362,15 @@ def _torch_subject(target: Target) -> Subject:
             return torch.logsumexp(x)  # type: ignore[call-arg]
         return torch.logsumexp(x, case.axis, keepdim=case.keepdims)
 
+    losses, loss_lacks = loss_subjects.torch_losses()
     return Subject(
         id=f"torch@{target.id}",
         kind="native",
         target=target,
         funcs={"softmax": soft(torch.softmax), "log_softmax": soft(torch.log_softmax),
-               "logsumexp": lse},
+               "logsumexp": lse, **losses},
         unavailable=target.skip,
-        lacks=frozenset({"where", "tuple-axis", "weights"}),
+        lacks=frozenset({"where", "tuple-axis", "weights"}) | loss_lacks,
         library="torch",
     )  # fmt: skip
 
@@ -389,10 +398,20 @@ def _jax_subject(target: Target) -> Subject:
         kind="native",
         target=target,
         funcs={"softmax": soft(jax.nn.softmax), "log_softmax": soft(jax.nn.log_softmax),
-               "logsumexp": lse},
+               "logsumexp": lse, "log_sigmoid": lambda x, case, where=None: jax.nn.log_sigmoid(x)},
         unavailable=target.skip,
         library="jax",
     )  # fmt: skip
+
+
+def _optax_subject(target: Target) -> Subject:
+    sid = f"optax@{target.id}"
+    try:
+        losses, lacks = loss_subjects.optax_losses()
+    except ImportError:
+        return Subject(sid, "native", target, unavailable="optax is not installed")
+    return Subject(sid, "native", target, losses, unavailable=target.skip, lacks=lacks,
+                   library="jax")  # fmt: skip
 
 
 def _cupy_subject(target: Target) -> Subject:
@@ -434,14 +453,15 @@ def _tf_subject(target: Target) -> Subject:
         # no axis: reduce_logsumexp reduces every axis, what a TF user gets
         return tf.math.reduce_logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
 
+    losses, loss_lacks = loss_subjects.tf_losses()
     return Subject(
         id=f"tf.nn@{target.id}",
         kind="native",
         target=target,
         funcs={"softmax": soft(tf.nn.softmax), "log_softmax": soft(tf.nn.log_softmax),
-               "logsumexp": lse},
+               "logsumexp": lse, **losses},
         unavailable=target.skip,
-        lacks=frozenset({"where", "tuple-axis"}),
+        lacks=frozenset({"where", "tuple-axis"}) | loss_lacks,
         library="tensorflow",
     )  # fmt: skip
 
@@ -492,14 +512,15 @@ def _keras_subject(target: Target) -> Subject:
     def lse(x: Any, case: Case, where: Any = None) -> Any:
         return ops.logsumexp(x, keepdims=case.keepdims, **_axis_kw(case))
 
+    losses, loss_lacks = loss_subjects.keras_losses()
     return Subject(
         id=sid,
         kind="native",
         target=target,
         funcs={"softmax": soft(ops.softmax), "log_softmax": soft(ops.log_softmax),
-               "logsumexp": lse},
+               "logsumexp": lse, **losses},
         unavailable=target.skip,
-        lacks=frozenset({"where"}),
+        lacks=frozenset({"where"}) | loss_lacks,
         library=target.backend_name,
     )  # fmt: skip
 
@@ -635,6 +656,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("torch", _torch_subject, anchor=True),
     Entry("torch", _my_softmax_subject),
     Entry("jax", _jax_subject, anchor=True),
+    Entry("jax", _optax_subject),
     Entry("cupy", _cupy_subject, anchor=True, on_skipped=True),
     Entry("tensorflow", _tf_subject),
     # keras.ops on TensorFlow tensors (the Keras 3 default backend); where Keras

@@ -33,10 +33,29 @@ __all__ = ["JAX_X64_MODES", "Target", "as_numpy", "assert_close", "targets", "ul
 class Target:
     """One backend on one device; ``skip`` is the reason it cannot run here.
 
-    ``x64`` matters for JAX only: True runs the test inside
-    ``jax.enable_x64(True)`` (float64 arrays stay float64), False inside
-    ``jax.enable_x64(False)`` (JAX's default: float64 input becomes float32,
-    integers go to float32); the id of the latter is ``jax-x32:<device>``.
+    Attributes
+    ----------
+    backend_name : str
+        The backend's name, as in ``XPSOFTMAX_BACKENDS`` (``"numpy"``,
+        ``"torch"``, ...).
+    device : object
+        The backend's own device object (None where the target is skipped).
+    device_label : str
+        ``"cpu"``, ``"gpu"`` (the first CUDA device) or the device's name.
+    skip : str or None
+        Why this target cannot run here, or None.
+    x64 : bool
+        JAX only: True runs the test inside ``jax.enable_x64(True)`` (float64
+        arrays stay float64), False inside ``jax.enable_x64(False)`` (JAX's
+        default: float64 input becomes float32, integers go to float32); the
+        id of the latter is ``jax-x32:<device>``.
+
+    Examples
+    --------
+    >>> from xpsoftmax.testing import Target
+    >>> t = Target("numpy", "cpu")
+    >>> t.id, t.xp.__name__
+    ('numpy:cpu', 'array_api_compat.numpy')
     """
 
     backend_name: str
@@ -135,13 +154,40 @@ def targets(
 ) -> list[Target]:
     """Every backend x device known, each with a skip reason where it cannot run.
 
-    ``backends`` restricts to those names (``ValueError`` for an unknown one).
-    ``devices`` is "default" (each backend's CPU device, plus every GPU present,
-    plus a skipped ``gpu`` placeholder where a GPU-capable backend has none, so
-    the matrix always shows what was not covered), "all" (every device a
-    backend reports, e.g. array-api-strict's fake devices) or a comma list of
-    device labels ("cpu,gpu").  ``jax_x64`` is "on" (JAX targets run with
-    float64 enabled), "off" (JAX's default) or "both" (each JAX device twice).
+    Parameters
+    ----------
+    backends : list of str, optional
+        Restrict to these backend names (default: every backend xpsoftmax
+        knows, installed or not).
+    devices : str, default "default"
+        "default": each backend's CPU device, plus every GPU present, plus a
+        skipped ``gpu`` placeholder where a GPU-capable backend has none, so
+        the matrix always shows what was not covered; "all": every device a
+        backend reports (e.g. array-api-strict's fake devices); or a comma
+        list of device labels ("cpu,gpu").
+    jax_x64 : {"on", "off", "both"}, default "on"
+        "on": JAX targets run with float64 enabled; "off": JAX's default;
+        "both": each JAX device twice.
+
+    Returns
+    -------
+    list of Target
+        In the backends' order; a backend that is not installed, or a device
+        that is not present, is a target whose ``skip`` says why.
+
+    Raises
+    ------
+    ValueError
+        An unknown backend name, or an unknown ``jax_x64``.
+
+    Examples
+    --------
+    >>> from xpsoftmax.testing import targets
+    >>> [t.id for t in targets(["numpy"])]
+    ['numpy:cpu']
+    >>> targets(["paddle"])
+    Traceback (most recent call last):
+    ValueError: unknown backend(s) ['paddle']; known: [...]
     """
     if jax_x64 not in JAX_X64_MODES:
         raise ValueError(f"jax_x64 must be one of {JAX_X64_MODES}, got {jax_x64!r}")
@@ -196,7 +242,25 @@ def targets(
 
 
 def as_numpy(a: Any) -> np.ndarray:
-    """A NumPy copy of an array of any supported library (or of an array-like)."""
+    """A NumPy copy of an array of any supported library (or of an array-like).
+
+    Parameters
+    ----------
+    a : array or array_like
+        An array of any supported library, on any device, or anything
+        ``numpy.asarray`` takes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values on the host, in a's dtype.
+
+    Examples
+    --------
+    >>> from xpsoftmax.testing import as_numpy
+    >>> as_numpy([1.0, 2.0])
+    array([1., 2.])
+    """
     from ..backends import backend_of
 
     backend = backend_of(a)
@@ -208,9 +272,29 @@ def as_numpy(a: Any) -> np.ndarray:
 def ulp_error(actual: Any, expected: Any, dtype: Any) -> np.ndarray:
     """Elementwise |actual - expected| in ulps of ``dtype`` at ``expected``.
 
-    ``expected`` should be more accurate than ``dtype`` (float64 or mpmath
-    values for float32 results).  Positions where both are NaN, or both are
-    the same infinity, count 0; a NaN or infinity on one side only counts inf.
+    Parameters
+    ----------
+    actual : array_like
+        The computed values (NumPy or anything ``numpy.asarray`` takes).
+    expected : array_like
+        The reference, broadcastable with ``actual``; it should be more
+        accurate than ``dtype`` (float64 or mpmath values for float32
+        results).
+    dtype : numpy dtype
+        The precision whose ulps (spacing at ``expected``) are counted.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 errors in ulps.  Positions where both are NaN, or both are the
+        same infinity, count 0; a NaN or infinity on one side only counts inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpsoftmax.testing import ulp_error
+    >>> ulp_error([1.0, np.nan], [1.0 + 2**-52, np.nan], np.float64)
+    array([1., 0.])
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -234,14 +318,38 @@ def assert_close(
 ) -> float:
     """Assert ``actual`` is within ``ulps * max(cond, 1)`` ulps of ``expected``.
 
-    ``actual`` may be an array of any supported library, on any device;
-    ``expected`` too, or a list/float (best computed more accurately than
-    ``dtype``, e.g. with mpmath).  ``cond`` is the (elementwise or scalar)
-    condition number of the computed quantity, so the tolerance is
-    backward-error ulps times conditioning.  ``dtype`` is the precision the
-    ulps are counted in (default: ``actual``'s dtype).  NaN matches NaN and an
-    infinity the same infinity.  Returns the worst error in ulps.
+    Parameters
+    ----------
+    actual : array
+        An array of any supported library, on any device.
+    expected : array or array_like
+        The reference: an array of any library, or a list/float, best
+        computed more accurately than ``dtype`` (e.g. with mpmath).
+    ulps : float
+        The allowed error in ulps for a perfectly conditioned value.
+    cond : float or array_like, default 1.0
+        The (elementwise or scalar) condition number of the computed
+        quantity, so the tolerance is backward-error ulps times conditioning.
+    dtype : numpy dtype, optional
+        The precision the ulps are counted in (default: ``actual``'s dtype).
+    target : Target, optional
+        The target ``actual`` comes from (its NumPy copy is then made by the
+        target's backend).
 
+    Returns
+    -------
+    float
+        The worst error in ulps (0.0 for empty arrays).  NaN matches NaN and
+        an infinity the same infinity.
+
+    Raises
+    ------
+    AssertionError
+        The shapes differ, or some element is off by more than its tolerance
+        (the message counts them and names the worst).
+
+    Examples
+    --------
     >>> import numpy as np
     >>> round(assert_close(np.float32(0.1), 0.1, ulps=1), 3)  # float32(0.1) is 0.2 ulps off
     0.2

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from . import Target
+from .settings import selected_targets
 
 __all__ = ["device", "target", "xp"]
 
@@ -35,8 +36,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _all_targets(config: pytest.Config) -> list[Target]:
     if _TARGETS_KEY not in config.stash:
-        from .plugin import selected_targets
-
         config.stash[_TARGETS_KEY] = selected_targets(config)
     return config.stash[_TARGETS_KEY]
 
