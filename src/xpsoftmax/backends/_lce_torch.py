@@ -327,6 +327,14 @@ class EagerFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
+        if torch.is_grad_enabled():  # backward(create_graph=True)
+            # the chunked gradients are computed, not recorded: a second
+            # derivative through them would silently be missing
+            raise RuntimeError(
+                "linear_cross_entropy: higher-order gradients (create_graph=True) are not "
+                "supported by the fused operator; use impl='portable' (differentiated by "
+                "autograd, holding every chunk) for them"
+            )
         return backward(ctx, *grads)
 
 
