@@ -8,11 +8,19 @@ array([[0.09  , 0.2447, 0.6652],
 
 from ._api import log_softmax, logmeanexp, logsumexp, softmax
 from ._api_losses import binary_cross_entropy, cross_entropy, log_sigmoid
+from ._linear_ce_api import (
+    LinearCrossEntropyGrad,
+    linear_cross_entropy,
+    linear_cross_entropy_grad,
+)
 
 __all__ = [
+    "LinearCrossEntropyGrad",
     "__version__",
     "binary_cross_entropy",
     "cross_entropy",
+    "linear_cross_entropy",
+    "linear_cross_entropy_grad",
     "log_sigmoid",
     "log_softmax",
     "logmeanexp",
