@@ -216,3 +216,20 @@ def test_compare_and_conformance_pass_with_numpy_alone(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every xpsoftmax subject passed every case" in done.stdout
     assert "not checked here: the bfloat16 accuracy sets: ml_dtypes is not installed" in done.stdout
+
+
+def test_the_docs_info_sample_lists_what_info_lists() -> None:
+    """docs/index.md shows an ``xpsoftmax info`` run: its header lines and its
+    backend x device rows are those of today's command (the sample went stale
+    once, when the command gained its header and rows)."""
+    from xpsoftmax import testing
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text("utf-8")
+    sample = page.split("$ xpsoftmax info\n", 1)[1].split("```", 1)[0].splitlines()
+    assert sample[0].startswith(f"xpsoftmax {xpsoftmax.__version__} on Python ")
+    assert sample[1].startswith("report extras: ") and sample[2].startswith("example: softmax(")
+    rows = [line.split()[0] for line in sample[3:] if line.strip()]
+    known = testing.targets()
+    if any(t.device_label != "cpu" and t.skip is None for t in known):
+        pytest.skip("a GPU is present: its rows differ from the CPU machine's sample")
+    assert rows == [t.id for t in known]
