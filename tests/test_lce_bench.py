@@ -10,9 +10,11 @@ from xpsoftmax.bench import lce_cases, lce_memory, lce_run
 from xpsoftmax.bench.lce_cases import GOAL_CASES, TORCH_DEFAULT, TORCH_TUNED, UNFUSED, XPS
 
 
-def _row(case, backend, subject, median_s, peak):
+def _row(case, backend, subject, median_s, peak, rounds=5):
+    # rounds scattered by 1% around the median, the same pattern for every subject
+    times = [median_s * (1 + 0.01 * (i - rounds // 2) / rounds) for i in range(rounds)]
     return {"case": case.name, "shape": list(case.shape), "backend": backend,
-            "subject": subject, "median_s": median_s, "times_s": [median_s],
+            "subject": subject, "median_s": median_s, "times_s": times,
             "peak_bytes": peak, "jax_analysis_bytes": None, "error": None}  # fmt: skip
 
 
@@ -38,6 +40,21 @@ def test_goals_are_ratios_to_the_rows_of_the_same_case():
     md = lce_run.markdown({"date": "d", "command": "c", "machine": {"cpu": "x"},
                            "goals": list(got.values()), "results": rows})  # fmt: skip
     assert "| torch time / unfused" in md and "not judged" in md
+
+
+def test_time_goals_need_five_rounds_and_a_margin_beyond_the_noise():
+    case = GOAL_CASES[0]
+    where = f"({case.n}, {case.d}, {case.v}) f32 fwd+bwd"
+    goal = f"torch time / unfused {where}"
+    # three rounds give no interval of the median: not judged, however clear
+    three = [_row(case, "torch", XPS, 1.0, 1, rounds=3), _row(case, "torch", UNFUSED, 2.0, 1, 3)]
+    g = {g["goal"]: g for g in lce_cases.goals(three)}[goal]
+    assert g["holds"] is None and "at least 5" in g["note"]
+    # five rounds whose ratios straddle the 1.05 limit: within noise
+    xs_row, unf = _row(case, "torch", XPS, 1.0, 1), _row(case, "torch", UNFUSED, 1.0, 1)
+    xs_row["times_s"] = [1.0, 1.2, 0.9, 1.1, 1.0]
+    g = {g["goal"]: g for g in lce_cases.goals([xs_row, unf])}[goal]
+    assert g["holds"] is None and g["note"].startswith("within noise")
 
 
 def test_rounds_interleave_and_rotate():

@@ -12,6 +12,8 @@ and this script rewrites what lies between them:
 * ``bench cpu`` / ``bench gpu``: the newest ``xpsoftmax bench --json`` report in
   ``benchmarks/results`` / ``benchmarks/results/gpu`` (its machine, the goals and how many
   hold, the large inputs' timings);
+* ``bench lce``: the newest ``benchmarks/results/lce-*.json`` (the fused linear
+  cross-entropy's goals, peak memory and times);
 * ``conformance cpu``: the newest ``benchmarks/results/compare-*.json`` (the matrix of
   ``xpsoftmax compare``, what was not covered, the frameworks' contract findings);
 * ``errata``: the seed documents' printed values against mpmath (from the conformance
@@ -147,6 +149,82 @@ def bench(folder: Path, case: str) -> str:
     return "\n".join(out) + "\n"
 
 
+# -- the fused linear cross-entropy bench ------------------------------------------------
+def bench_lce(folder: Path) -> str:
+    """The newest ``python -m xpsoftmax.bench.lce_run`` report: its goals, and each
+    subject's peak memory and time, the time as a ratio to the unfused computation
+    of the same case and backend (timed in the same interleaved rounds)."""
+    from xpsoftmax.bench.report import markdown_table
+
+    path = newest("lce-*.json", folder)
+    report = json.loads(path.read_text(encoding="utf-8"))
+    results = report["results"]
+    unfused = {(r["case"], r["backend"]): r["median_s"] for r in results
+               if r["subject"] == "unfused"}  # fmt: skip
+
+    def mib(r: dict[str, Any]) -> str:
+        if r["peak_bytes"] is None:
+            return ""
+        out = f"{r['peak_bytes'] / 2**20:.0f}"
+        if r.get("jax_analysis_bytes") is not None:
+            out += f" ({r['jax_analysis_bytes'] / 2**20:.0f})"
+        return out
+
+    def vs(r: dict[str, Any]) -> str:
+        base = unfused.get((r["case"], r["backend"]))
+        if not base or r["median_s"] is None:
+            return ""
+        return f"{r['median_s'] / base:.2f}x"
+
+    rows = [[str(tuple(r["shape"])), r["backend"], r["subject"], mib(r),
+             "" if r["median_s"] is None else f"{r['median_s']:.2f}",
+             str(len(r["times_s"])), vs(r)]
+            for r in results if not r["case"].startswith("sweep")]  # fmt: skip
+    goals = report["goals"]
+    verdict = {True: "yes", False: "NO", None: "not judged"}
+    held = sum(1 for g in goals if g["holds"])
+    missed = sum(1 for g in goals if g["holds"] is False)
+    out = [
+        f"Measured {report['date']} on {_machine(report['machine'])}.",
+        f"Command: `{report['command']}`.",
+        f"Full report: {_link(path.with_suffix('.md'))} ({_link(path, 'JSON')}, "
+        f"{_link(path.with_suffix('.png'), 'plot against V')}).",
+        "",
+        markdown_table(
+            [
+                "(N, D, V)",
+                "backend",
+                "subject",
+                "peak MiB (XLA's analysis)",
+                "median s",
+                "rounds",
+                "time / unfused",
+            ],
+            rows,
+        ),  # fmt: skip
+        "",
+        f"**Goals: {held} of {len(goals)} hold, {missed} miss, "
+        f"{len(goals) - held - missed} not judged.** A time goal is judged on the paired "
+        "rounds (at least five, the limit outside the 90% interval of the median), a memory "
+        "goal on the peaks (each subject in a fresh process):",
+        "",
+        markdown_table(
+            ["goal", "measured", "limit", "holds", "note"],
+            [
+                [
+                    g["goal"],
+                    "" if g["value"] is None else f"{g['value']:.3f}",
+                    f"<= {g['limit']:g}",
+                    verdict[g["holds"]],
+                    g.get("note", ""),
+                ]
+                for g in goals
+            ],
+        ),  # fmt: skip
+    ]
+    return "\n".join(out) + "\n"
+
+
 # -- conformance --------------------------------------------------------------------------
 def conformance(folder: Path) -> str:
     from xpsoftmax.conformance.report import cell_text
@@ -187,6 +265,7 @@ def errata() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "bench cpu": lambda: bench(RESULTS, "large 2-D"),
     "bench gpu": lambda: bench(RESULTS / "gpu", "16384x16384"),
+    "bench lce": lambda: bench_lce(RESULTS),
     "conformance cpu": lambda: conformance(RESULTS),
     "errata": errata,
 }

@@ -246,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="PREFIX", help="write PREFIX.json, PREFIX.md, PREFIX.png")
     parser.add_argument("--update", metavar="PREFIX",
                         help="add this run's rows to PREFIX.json and write all three again")  # fmt: skip
+    parser.add_argument("--rejudge", metavar="PREFIX",
+                        help="judge PREFIX.json's goals again from its rows (nothing is run) "
+                        "and write PREFIX.json and PREFIX.md")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.rejudge:
+        return rejudge(args.rejudge)
     pick = {"goals": GOAL_CASES, "sweep": SWEEP, "large": (LARGE_CASE,), "accuracy": ()}
     groups = args.cases.split(",")
     cases = tuple(c for name in groups for c in pick[name])
@@ -290,6 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(cases, backends, args.repeat, log, write)
     write(rows)
     print(markdown(report(rows)))
+    return 0
+
+
+def rejudge(prefix: str) -> int:
+    """The goals of a stored report judged again by today's rules, from its rows."""
+    with open(prefix + ".json") as f:
+        rep = json.load(f)
+    rep["goals"] = lce_accuracy.goals(rep.get("accuracy", [])) + goals(rep["results"])
+    with open(prefix + ".json", "w") as f:
+        json.dump(rep, f, indent=1)
+    with open(prefix + ".md", "w") as f:
+        f.write(markdown(rep))
+    print(markdown(rep))
     return 0
 
 
