@@ -201,7 +201,7 @@ def bench_lce(folder: Path) -> str:
                 "time / unfused",
             ],
             rows,
-        ),  # fmt: skip
+        ),
         "",
         f"**Goals: {held} of {len(goals)} hold, {missed} miss, "
         f"{len(goals) - held - missed} not judged.** A time goal is judged on the paired "
@@ -220,7 +220,7 @@ def bench_lce(folder: Path) -> str:
                 ]
                 for g in goals
             ],
-        ),  # fmt: skip
+        ),
     ]
     return "\n".join(out) + "\n"
 
