@@ -154,6 +154,7 @@ def bench_lce(folder: Path) -> str:
     """The newest ``python -m xpsoftmax.bench.lce_run`` report: its goals, and each
     subject's peak memory and time, the time as a ratio to the unfused computation
     of the same case and backend (timed in the same interleaved rounds)."""
+    from xpsoftmax.bench.lce_run import goal_table
     from xpsoftmax.bench.report import markdown_table
 
     path = newest("lce-*.json", folder)
@@ -181,7 +182,6 @@ def bench_lce(folder: Path) -> str:
              str(len(r["times_s"])), vs(r)]
             for r in results if not r["case"].startswith("sweep")]  # fmt: skip
     goals = report["goals"]
-    verdict = {True: "yes", False: "NO", None: "not judged"}
     held = sum(1 for g in goals if g["holds"])
     missed = sum(1 for g in goals if g["holds"] is False)
     out = [
@@ -208,19 +208,7 @@ def bench_lce(folder: Path) -> str:
         "rounds (at least five, the limit outside the 90% interval of the median), a memory "
         "goal on the peaks (each subject in a fresh process):",
         "",
-        markdown_table(
-            ["goal", "measured", "limit", "holds", "note"],
-            [
-                [
-                    g["goal"],
-                    "" if g["value"] is None else f"{g['value']:.3f}",
-                    f"<= {g['limit']:g}",
-                    verdict[g["holds"]],
-                    g.get("note", ""),
-                ]
-                for g in goals
-            ],
-        ),
+        goal_table(goals),
     ]
     return "\n".join(out) + "\n"
 

@@ -126,19 +126,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Goals ({sum(g['holds'] for g in held)} of {len(held)} judged hold; "
         f"{len(report['goals']) - len(held)} not judged):",
         "",
-        markdown_table(
-            ["goal", "measured", "limit", "holds", "note"],
-            [
-                [
-                    g["goal"],
-                    "" if g["value"] is None else f"{g['value']:.3f}",
-                    f"<= {g['limit']:g}",
-                    {True: "yes", False: "NO", None: "not judged"}[g["holds"]],
-                    g.get("note", ""),
-                ]
-                for g in report["goals"]
-            ],
-        ),
+        goal_table(report["goals"]),
         "",
         *_accuracy_table(report.get("accuracy", [])),
         "All rows:",
@@ -170,6 +158,17 @@ def markdown(report: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def goal_table(goals: list[dict[str, Any]]) -> str:
+    """The goals as a Markdown table (the report's and the docs page's)."""
+    from .report import markdown_table
+
+    verdict = {True: "yes", False: "NO", None: "not judged"}
+    rows = [[g["goal"], "" if g["value"] is None else f"{g['value']:.3f}",
+             f"<= {g['limit']:g}", verdict[g["holds"]], g.get("note", "")]
+            for g in goals]  # fmt: skip
+    return markdown_table(["goal", "measured", "limit", "holds", "note"], rows)
 
 
 def _accuracy_table(rows: list[dict[str, Any]]) -> list[str]:
