@@ -229,7 +229,6 @@ def test_the_docs_info_sample_lists_what_info_lists() -> None:
     assert sample[0].startswith(f"xpsoftmax {xpsoftmax.__version__} on Python ")
     assert sample[1].startswith("report extras: ") and sample[2].startswith("example: softmax(")
     rows = [line.split()[0] for line in sample[3:] if line.strip()]
-    known = testing.targets()
-    if any(t.device_label != "cpu" and t.skip is None for t in known):
-        pytest.skip("a GPU is present: its rows differ from the CPU machine's sample")
-    assert rows == [t.id for t in known]
+    # the backends, in order: a GPU row's presence depends on what is installed
+    shown = list(dict.fromkeys(r.split(":")[0] for r in rows))
+    assert shown == list(dict.fromkeys(t.backend_name for t in testing.targets()))
