@@ -51,13 +51,23 @@ def test_gradcheck_and_double_backward(func: str, dims: list[int]) -> None:
     assert torch.autograd.gradgradcheck(fn, (x,))
 
 
-@pytest.mark.parametrize("func", list(FUNCS))
-def test_eager_autograd_gradcheck_and_double_backward(func: str) -> None:
-    # the eager route's autograd.Function: the operator's backward, differentiable
+#: the backward an eager call of each function over one dim records: torch's
+#: own log_softmax node (its result overwritten with the log1p form's
+#: values), the operators' backward through an autograd.Function otherwise
+EAGER_NODE = {"log_softmax": "LogSoftmaxBackward0", "logsumexp": "_KernelWithGradBackward"}
+
+
+@pytest.mark.parametrize(
+    ("func", "axis"),
+    [("softmax", (0, 1)), ("log_softmax", -1), ("log_softmax", (0, 1)), ("logsumexp", -1)],
+)
+def test_eager_autograd_gradcheck_and_double_backward(func: str, axis) -> None:  # type: ignore[no-untyped-def]
+    # the eager routes (an autograd.Function with the operator's backward, or
+    # torch's own log_softmax node): differentiable, double backward included
     x = _x((3, 4), requires_grad=True)
-    kw = {"axis": (0, 1)} if func == "softmax" else {}  # softmax over one dim is torch's
-    fn = lambda a: FUNCS[func](a, **kw)  # noqa: E731
-    assert type(fn(x).grad_fn).__name__ == "_KernelWithGradBackward"
+    fn = lambda a: FUNCS[func](a, axis=axis)  # noqa: E731
+    node = EAGER_NODE[func] if isinstance(axis, int) else "_KernelWithGradBackward"
+    assert type(fn(x).grad_fn).__name__ == node
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
 
@@ -65,10 +75,11 @@ def test_eager_autograd_gradcheck_and_double_backward(func: str) -> None:
 @pytest.mark.parametrize("func", list(FUNCS))
 def test_auto_records_the_operators_backward(func: str) -> None:
     # an eager call that autograd records runs the operator's kernel and
-    # backward through an autograd.Function (not the operator's dispatch)
+    # backward (not the operator's dispatch)
     x = _x(requires_grad=True)
     out = FUNCS[func](x) if func != "softmax" else xs.softmax(x, axis=(0, 1))
-    assert out.requires_grad and type(out.grad_fn).__name__ == "_KernelWithGradBackward"
+    node = EAGER_NODE.get(func, "_KernelWithGradBackward")
+    assert out.requires_grad and type(out.grad_fn).__name__ == node
     out.sum().backward()
     ref = _x(requires_grad=True)
     native = {
@@ -126,8 +137,9 @@ def test_operator_rejects_bad_arguments() -> None:
 @pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_small_eager_calls_equal_the_operator(func: str, dtype) -> None:  # type: ignore[no-untyped-def]
-    # eager calls on small tensors take NumPy's fast path on the tensor's
-    # memory: the operator's bits, contiguous, the input untouched
+    # eager calls on small tensors take log1p_small (torch ops) or NumPy's
+    # fast path on the tensor's memory: the operator's bits, contiguous, the
+    # input untouched
     for shape, axis in (((4, 8), -1), ((4, 8), 0), ((3, 4, 5), 1), ((7,), 0)):
         x = _x(shape, dtype=dtype, seed=5)
         x[0] = x.max()  # a tie
@@ -287,6 +299,7 @@ def test_kernel_is_the_numpy_path_without_copies(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(NUMPY, "run_portable", spy)
     monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # no checked torch kernels
+    monkeypatch.setattr(_torch_ops, "SMALL_TORCH_BYTES", 0)  # nor log1p_small
     # large enough for the blocked path (small eager calls take NumPy's fast path)
     x = _x((1024, 1024), dtype=torch.float32)
     xs.logsumexp(x)
@@ -312,6 +325,7 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(sizes, "ROWS_MIN_BYTES", 0)
     monkeypatch.setattr(sizes, "BLOCK_BYTES", 1)
     monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # not torch's checked kernels
+    monkeypatch.setattr(_torch_ops, "SMALL_TORCH_BYTES", 0)  # nor log1p_small
     used: list[int] = []
     real = npb._log_softmax_rows
     monkeypatch.setattr(npb, "_log_softmax_rows", lambda *a: used.append(1) or real(*a))
