@@ -336,6 +336,16 @@ class TorchBackend(Backend):
         return super().run_auto(call, xp)
 
     # -- the losses: torch's own as impl="native" (see ._torch_losses) -----------------
+    def cross_entropy_fast_path(self, t: type) -> Any:
+        """:func:`._torch_losses.index_fast_path` for plain tensors, else None."""
+        import torch
+
+        if t is not torch.Tensor:
+            return None
+        from . import _torch_losses
+
+        return _torch_losses.index_fast_path()
+
     def loss_native_gap(self, call: LossCall) -> str | None:
         from . import _torch_losses
 
