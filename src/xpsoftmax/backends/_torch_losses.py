@@ -91,6 +91,7 @@ def index_fast_path() -> Any:
             or x.dtype not in floats
             or x.dim() != 2
             or target.dim() != 1
+            or (axis != 1 and axis != -1)
             or not (x.is_cpu and target.is_cpu)
         ):
             return NotImplemented
