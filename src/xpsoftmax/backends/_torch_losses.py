@@ -80,9 +80,9 @@ def index_fast_path() -> Any:
     ``autograd.Function``'s Python forward and backward (~10 us).
     """
     from . import _torch_ops as ops
+    from .torch import eager_mode
 
     Tensor, long, floats = torch.Tensor, torch.int64, (torch.float32, torch.float64)
-    C, compiling, grad_enabled = torch._C, torch.compiler.is_compiling, torch.is_grad_enabled
 
     def fast(x: Any, target: Any, axis: int, ignore_index: int, reduction: str) -> Any:
         if (
@@ -102,19 +102,18 @@ def index_fast_path() -> Any:
             or c == 0
             or 0 <= ignore_index < c
             or n * c * x.element_size() >= ops.SMALL_TORCH_BYTES
-            or compiling()
-            or C._are_functorch_transforms_active()
-            or C._len_torch_dispatch_stack() != 0
-            or C._is_torch_function_mode_enabled()
-            or C._get_tracing_state() is not None
         ):
             return NotImplemented
+        # a tracer, a torch.func transform, a mode or a subclass: the general route
+        mode = eager_mode(x)
         try:
-            if x.requires_grad and grad_enabled():
+            if mode == "grad":
                 return _apply_small(x, target, reduction)
-            return _reduced(_log_probs_at(x, target)[1], reduction)
+            if mode == "plain":
+                return _reduced(_log_probs_at(x, target)[1], reduction)
         except RuntimeError:  # an index outside [0, C): the general route names it
-            return NotImplemented
+            pass
+        return NotImplemented
 
     return fast
 
