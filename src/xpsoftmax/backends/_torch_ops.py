@@ -14,10 +14,9 @@ Each has a fake (meta) implementation for ``torch.compile``/``torch.export``
 logsumexp ``grad * exp(x - out)``), written in differentiable torch ops so
 double backward works, a vmap rule, and a decomposition into standard torch
 ops in ``torch._decomp``'s table (:mod:`._torch_graph`).  An eager call
-with autograd runs the kernel and the same backward without the operator's
-dispatch (:func:`kernel_with_grad`): log_softmax as torch's own
-``log_softmax`` node with the kernel's values written over its result, the
-rest through an ``autograd.Function``.
+with autograd runs the kernel and the same backward through an
+``autograd.Function`` (:func:`kernel_with_grad`), without the operator's
+dispatch.
 
 The kernels, by device:
 
@@ -171,9 +170,9 @@ _threads = torch.get_num_threads
 SMALL_TORCH_BYTES = 1 << 14
 
 
-def log1p_small(func: str, x: Tensor, dim: int, keepdim: bool = False, out: Any = None) -> Tensor:
+def log1p_small(func: str, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     """log_softmax or logsumexp of a small CPU float32/float64 tensor over
-    ``dim`` in the log1p form, in eight torch ops, into ``out`` if given.
+    ``dim`` in the log1p form, in eight torch ops.
 
     The core's arithmetic (``z = x - m``, ``t`` the sum of ``exp(z)`` over the
     entries other than the first maximum, ``z - log1p(t)`` or ``m +
@@ -182,10 +181,10 @@ def log1p_small(func: str, x: Tensor, dim: int, keepdim: bool = False, out: Any 
     thread (0.5-0.9 us less than ``argmax`` and a gather), else from those
     two: with two threads on a busy machine max(dim) of a (64, 10) tensor
     took 4-5 ms (a parallel region's wait) where argmax took 2 us.  Both
-    give the first maximum's index.
+    give the first maximum's index.  Autograd records nothing here: it runs
+    in the operators' kernels, the ``autograd.Function``'s forward and on
+    calls autograd does not record.
     """
-    if x.requires_grad:
-        x = x.detach()
     if _threads() == 1:
         m, first = torch.max(x, dim, True)
     else:
@@ -198,17 +197,16 @@ def log1p_small(func: str, x: Tensor, dim: int, keepdim: bool = False, out: Any 
         # where the maximum is not finite it is NaN - 1, so the slice is NaN,
         # the core's rule for a slice holding +inf or NaN or only -inf
         e.scatter_(dim, first, -1.0, reduce="add")
-        if out is None and not x.is_contiguous():
-            out = torch.empty(x.shape, dtype=x.dtype)  # the operators' results are contiguous
-        return torch.sub(z, e.sum(dim, keepdim=True).log1p_(), out=out)
+        norm = e.sum(dim, keepdim=True).log1p_()
+        if z.is_contiguous():
+            return z.sub_(norm)
+        # z has x's layout; the operators' results are contiguous
+        return torch.sub(z, norm, out=torch.empty(x.shape, dtype=x.dtype))
     e = z.exp_()
     e.scatter_(dim, first, 0.0)
     # nansum: a slice whose maximum is not finite has NaN terms (inf - inf,
     # -inf + inf); without them m + log1p(t) is m, the core's value there
-    norm = e.nansum(dim, keepdim=True).log1p_()
-    if out is not None:
-        return torch.add(m, norm, out=out if keepdim else out.unsqueeze(dim))
-    res = m.add_(norm)
+    res = m.add_(e.nansum(dim, keepdim=True).log1p_())
     return res if keepdim else res.squeeze(dim)
 
 
@@ -247,7 +245,7 @@ def _native_serves(func: str, x: Tensor, dims: tuple[int, ...]) -> bool:
     )
 
 
-def _checked_native(func: str, x: Tensor, keepdim: bool = False, y: Tensor | None = None) -> Tensor:
+def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
     """log_softmax or logsumexp of a contiguous CPU float32/float64 tensor over
     its last dim: torch's fused kernel, with the slices where it lacks the
     log1p form recomputed in that form.
@@ -269,18 +267,14 @@ def _checked_native(func: str, x: Tensor, keepdim: bool = False, y: Tensor | Non
     core's rules there (log_softmax all NaN; logsumexp NaN, ``+inf``,
     ``-inf``).  See :data:`NATIVE_WINDOW` for where it pays.
 
-    ``y``, if given, is torch's result already computed (by :func:`log_softmax_with_grad`,
-    through autograd): the recomputed slices are written into it, and it is
-    returned, unless more than :data:`NATIVE_MAX_REDO` of them are to be
-    recomputed (the NumPy route's fresh result then).
     """
     k = x.shape[-1]
     x2 = x.reshape(-1, k)  # the slices as rows: a view (x is contiguous)
     if func == "log_softmax":
-        y2 = torch.ops.aten._log_softmax(x2, 1, False) if y is None else y.view(-1, k)
+        y2 = torch.ops.aten._log_softmax(x2, 1, False)
         norm = y2.amax(1).neg_()
     else:
-        y2 = torch.logsumexp(x2, 1) if y is None else y.view(-1)
+        y2 = torch.logsumexp(x2, 1)
         norm = y2 - x2.amax(1)
     # a slice holding NaN or +inf, or only -inf, has a NaN norm and is left
     # as it is: torch's value there is the core's (all NaN; +inf, -inf or NaN)
@@ -292,8 +286,6 @@ def _checked_native(func: str, x: Tensor, keepdim: bool = False, y: Tensor | Non
         step = max(1, NATIVE_REDO_BYTES // (k * x.element_size()))
         for part in rows.split(step):
             y2.index_copy_(0, part, _log1p_rows(func, x2.index_select(0, part)))
-    if y is not None:
-        return y
     if func == "log_softmax":
         return y2.view(x.shape)
     return y2.view(x.shape[:-1] + ((1,) if keepdim else ()))
@@ -552,62 +544,10 @@ class _KernelWithGrad(torch.autograd.Function):
 _apply = super(torch.autograd.Function, _KernelWithGrad).apply
 
 
-def kernel_with_grad(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
-    """:func:`kernel` on ``x`` with the operator's backward recorded by autograd
-    (eager, no ``torch.func`` transform active: see :func:`.torch.eager_mode`):
-    log_softmax through :func:`log_softmax_with_grad` where it serves, else an
-    ``autograd.Function``."""
-    if func == "log_softmax" and len(dims) == 1 and x.is_cpu and x.dtype in _FLOAT and x.dim():
-        out = log_softmax_with_grad(x, dims[0])
-        if out is not NotImplemented:
-            return out
-    return _apply(func, x, dims, keepdim)
-
-
-_saved_tensors_hooks = torch._C._autograd._top_saved_tensors_default_hooks
-
-
-def log_softmax_with_grad(x: Tensor, dim: int) -> Any:
-    """log_softmax of a CPU float32/float64 tensor of at least one dimension
-    over ``dim`` (non-negative), recorded by autograd as torch's own
-    ``log_softmax`` with xpsoftmax's values, or NotImplemented.
-
-    ``torch.log_softmax`` runs with autograd recording; its result is then
-    overwritten with the log1p form's values through ``.data`` (the result's
-    version is unchanged, so autograd does not take it for a modified saved
-    tensor).  Its backward node reads the saved result: ``grad - exp(out) *
-    sum(grad)``, :func:`_log_softmax_backward`'s formula on the same ``out``,
-    in torch's C++ (double backward and forward-mode AD included).  It
-    serves inputs below :data:`SMALL_TORCH_BYTES` (:func:`log1p_small`) and
-    those in :data:`NATIVE_WINDOW` (:func:`_checked_native` redoes, in
-    place, the slices torch gets wrong); the others take the
-    ``autograd.Function``, where torch's result would be a wasted pass, as do
-    calls under saved-tensor hooks (they see the result when it is saved,
-    before it is overwritten: activation offloading would keep torch's values).
-
-    Measured here (1 torch thread, forward and backward of ``out.sum()``
-    interleaved with torch's own, medians, 2026-12-05): float32 (64, 10)
-    1.50-1.55x torch's against 1.66-1.69x through the ``autograd.Function``
-    (whose Python backward and ``apply`` cost ~5 us, more than torch's
-    forward on small inputs), (4, 8) 1.66x against 2.0x, (256, 1024) of
-    normal(0, 3) 1.6x against 1.8x.
-    """
-    if _saved_tensors_hooks(False) is not None:
-        return NotImplemented
-    nbytes = x.numel() * x.element_size()
-    if nbytes < SMALL_TORCH_BYTES:
-        y = torch.log_softmax(x, dim)
-        log1p_small("log_softmax", x, dim, out=y.data)
-        return y
-    window = NATIVE_WINDOW["log_softmax"]
-    if not (window[0] <= nbytes < window[1] and dim == x.dim() - 1 and x.is_contiguous()):
-        return NotImplemented  # (what _native_serves asks)
-    y = torch.log_softmax(x, dim)
-    yd = y.data
-    ours = _checked_native("log_softmax", x.detach(), False, yd)
-    if ours is not yd:  # the NumPy route's result
-        yd.copy_(ours)
-    return y
+#: ``kernel_with_grad(func, x, dims, keepdim)``: :func:`kernel` on ``x`` with
+#: the operator's backward recorded by autograd (eager, no ``torch.func``
+#: transform active: see :func:`.torch.eager_mode`)
+kernel_with_grad = _apply
 
 
 # -- vmap: the batch dimension becomes dim 0, the reduced dims shift by one ------------

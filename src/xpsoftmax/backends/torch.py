@@ -258,7 +258,6 @@ class TorchBackend(Backend):
         # on a (4, 8) tensor the operator's kernel spends ~30 us in the
         # general core, this ~5 us
         small, with_grad = torch_ops().small_kernel, torch_ops().kernel_with_grad
-        log_softmax_grad = torch_ops().log_softmax_with_grad
         op_serves = softmax_op_serves
 
         def fast(func: str, x: Any, axis: int) -> Any:
@@ -279,10 +278,6 @@ class TorchBackend(Backend):
                 if out is not NotImplemented:
                     return out
             elif mode == "grad":
-                if func == "log_softmax":  # torch's own operation, xpsoftmax's values
-                    out = log_softmax_grad(x, axis % nd)
-                    if out is not NotImplemented:
-                        return out
                 return with_grad(func, x, (axis % nd,), False)
             elif func_transform_gap() is not None or onnx_exporting():
                 return NotImplemented
