@@ -2,10 +2,15 @@
 
 * log_softmax and logsumexp below ``SMALL_TORCH_BYTES`` in eight torch ops
   (``log1p_small``), the same bits on every route (plain, autograd, operator);
+* log_softmax with autograd in the checked kernel's window as torch's own
+  ``log_softmax`` node whose result is overwritten with the log1p form's
+  values (its C++ backward); the ``autograd.Function`` elsewhere and under
+  saved-tensor hooks;
 * ``cross_entropy``'s fast path for the common call on small tensors.
 
 Values are held to mpmath with tests/reference.py's error model, gradients to
-gradcheck in float64 and, for the loss, to the general route.
+gradcheck in float64, to the operators' own backward (the same formula on the
+same values: bit for bit) and, for the loss, to the general route.
 """
 
 from __future__ import annotations
@@ -122,6 +127,80 @@ def test_small_calls_take_log1p_small(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _weights(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).normal(size=shape))
+
+
+def _window_input(dtype=torch.float32):  # type: ignore[no-untyped-def]
+    x = _weights((256, 1024), 2) * 3
+    x[0, 0] = 40.0  # a dominant row: recomputed in the log1p form
+    return x.to(dtype)
+
+
+def test_checked_window_node_gradient_is_the_operators() -> None:
+    # torch's node on the checked kernel's values and the operator's backward
+    # through the autograd.Function: one formula on the same values
+    x = _window_input()
+    assert _torch_ops._native_serves("log_softmax", x, (1,))
+    w = _weights(x.shape, 3).to(torch.float32)
+    a = x.clone().requires_grad_()
+    out = xs.log_softmax(a)
+    assert _node(out) == "LogSoftmaxBackward0"
+    (out * w).sum().backward()
+    b = x.clone().requires_grad_()
+    ref = _torch_ops._apply("log_softmax", b, (1,), False)
+    assert _node(ref) == "_KernelWithGradBackward"
+    (ref * w).sum().backward()
+    torch.testing.assert_close(out.detach(), ref.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
+    assert out[0, 0] < 0 and torch.log_softmax(x, 1)[0, 0] == 0  # torch alone gives 0
+    # the general route (a tuple of one axis) takes the same node
+    assert _node(xs.log_softmax(x.clone().requires_grad_(), axis=(1,))) == "LogSoftmaxBackward0"
+
+
+def test_checked_window_node_routes_double_backward_and_forward_ad() -> None:
+    def node(x, axis=-1):  # type: ignore[no-untyped-def]
+        return _node(xs.log_softmax(x.requires_grad_(), axis=axis))
+
+    assert node(torch.zeros(64, 10)) == "_KernelWithGradBackward"  # below the window
+    assert node(torch.zeros(256, 1024), axis=0) == "_KernelWithGradBackward"  # off the last dim
+    assert node(torch.zeros(1024, 256).t()) == "_KernelWithGradBackward"  # not contiguous
+    assert _node(xs.logsumexp(torch.zeros(256, 1024).requires_grad_())) == (
+        "_KernelWithGradBackward"
+    )
+    # saved-tensor hooks see the result when it is saved, before it would be
+    # overwritten: the autograd.Function, whose saved result is its own
+    x = _window_input()
+    plain = x.clone().requires_grad_()
+    xs.log_softmax(plain).sum().backward()
+    hooked = x.clone().requires_grad_()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+        out = xs.log_softmax(hooked)
+    assert _node(out) == "_KernelWithGradBackward"
+    out.sum().backward()
+    torch.testing.assert_close(hooked.grad, plain.grad, rtol=0, atol=0)
+    # double backward through torch's node, in float64
+    x64 = _window_input(torch.float64).requires_grad_()
+    w = _weights(x64.shape, 7)
+    (g,) = torch.autograd.grad((xs.log_softmax(x64) * w).sum(), x64, create_graph=True)
+    (gg,) = torch.autograd.grad((g * w).sum(), x64)
+    x2 = x64.detach().clone().requires_grad_()
+    (g2,) = torch.autograd.grad((_torch_ops._apply("log_softmax", x2, (1,), False) * w).sum(),
+                                x2, create_graph=True)  # fmt: skip
+    (gg2,) = torch.autograd.grad((g2 * w).sum(), x2)
+    torch.testing.assert_close(gg, gg2, rtol=1e-12, atol=1e-15)
+    # forward-mode AD works too (the Function has no jvp): torch's tangent,
+    # v - sum(p v), from torch's own result, computed before the values are
+    # overwritten, so within rounding of the sum's terms (p's error a few u,
+    # the sum's n u), not relative to a tiny tangent (a dominant row's)
+    import torch.autograd.forward_ad as fwad
+
+    v = _weights(x64.shape, 4)
+    with fwad.dual_level():
+        out = xs.log_softmax(fwad.make_dual(x64.detach(), v).requires_grad_())
+        tangent = fwad.unpack_dual(out).tangent
+    p = out.detach().exp()
+    n, u = x64.shape[1], np.finfo(np.float64).eps / 2
+    bound = u * (v.abs() + (n + 4) * (p * v.abs()).sum(1, keepdim=True))
+    assert bool(((tangent - (v - (p * v).sum(1, keepdim=True))).abs() <= bound).all())
 
 
 def test_small_calls_are_thread_safe() -> None:

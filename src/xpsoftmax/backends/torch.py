@@ -257,7 +257,9 @@ class TorchBackend(Backend):
         # (the core's arithmetic, bit for bit, in a handful of ufunc calls):
         # on a (4, 8) tensor the operator's kernel spends ~30 us in the
         # general core, this ~5 us
-        small, with_grad = torch_ops().small_kernel, torch_ops().kernel_with_grad
+        ops = torch_ops()
+        small, with_grad, apply = ops.small_kernel, ops.kernel_with_grad, ops._apply
+        window = ops.NATIVE_WINDOW
         op_serves = softmax_op_serves
 
         def fast(func: str, x: Any, axis: int) -> Any:
@@ -278,7 +280,12 @@ class TorchBackend(Backend):
                 if out is not NotImplemented:
                     return out
             elif mode == "grad":
-                return with_grad(func, x, (axis % nd,), False)
+                # log_softmax from its checked kernel's window on (at least
+                # 8 n bytes) may be torch's own node (see kernel_with_grad);
+                # below it, the autograd.Function at once
+                if func == "log_softmax" and 8 * n >= window["log_softmax"][0]:
+                    return with_grad(func, x, (axis % nd,), False)
+                return apply(func, x, (axis % nd,), False)
             elif func_transform_gap() is not None or onnx_exporting():
                 return NotImplemented
             return run_op(func, x, (axis % nd,), False, mode)
