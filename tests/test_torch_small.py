@@ -79,9 +79,15 @@ def test_small_routes_against_mpmath(func: str, dtype: str, axis: int) -> None:
         assert abs(float(plain[0, 0]) / want - 1) <= 10 * u
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
-def test_small_special_rows_follow_the_core(func: str) -> None:
-    x = np.array(SPECIAL + ROWS[:1], dtype=np.float32)
+def test_small_special_rows_follow_the_core(
+    func: str, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both ways to the maximum: torch.max with one torch thread, argmax and a
+    # gather with more
+    monkeypatch.setattr(_torch_ops, "_threads", lambda: threads)
+    x = np.array(SPECIAL + ROWS, dtype=np.float32)
     want = getattr(xs, func)(x, impl="portable")  # the core itself, in NumPy
     for t in (torch.from_numpy(x), torch.from_numpy(x).requires_grad_()):
         got = getattr(xs, func)(t).detach().numpy()

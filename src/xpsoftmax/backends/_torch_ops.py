@@ -149,10 +149,13 @@ def small_kernel(func: str, x: Tensor, dim: int) -> Any:
 
 def eager_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     """What an eager call computes: :func:`small_kernel` where it serves, else :func:`kernel`."""
-    if len(dims) == 1 and not keepdim and x.is_cpu and x.dtype in _FLOAT and x.dim():
-        out = small_kernel(func, x, dims[0])
-        if out is not NotImplemented:
-            return out
+    if len(dims) == 1 and x.is_cpu and x.dtype in _FLOAT and x.dim():
+        if func != "softmax" and x.numel() * x.element_size() < SMALL_TORCH_BYTES:
+            return log1p_small(func, x, dims[0], keepdim)  # (small_kernel's first case)
+        if not keepdim:
+            out = small_kernel(func, x, dims[0])
+            if out is not NotImplemented:
+                return out
     return kernel(func, x, dims, keepdim)
 
 
