@@ -478,6 +478,21 @@ def test_bench_small_fwd_bwd_and_first_call_goals() -> None:
     }
 
 
+def test_bench_pairs_a_goal_with_the_anchor_of_its_own_shape() -> None:
+    # the grid times "fwd+bwd small" at two shapes under one name: each
+    # goal's repetitions pair with the anchor of its own shape
+    def grad(role: str, shape: tuple[int, ...], median_s: float) -> bench.Result:
+        return bench.Result("torch", role, role, "auto" if role == "xpsoftmax" else None,
+                            "log_softmax", "fwd+bwd small", shape, "float32", median_s,
+                            _reps(median_s), mode="grad")  # fmt: skip
+
+    rows = [grad("xpsoftmax", (64, 10), 6e-5), grad("anchor", (64, 10), 5e-5),
+            grad("xpsoftmax", (256, 1024), 6e-4), grad("anchor", (256, 1024), 5e-4)]  # fmt: skip
+    rows[0].vs_anchor = rows[2].vs_anchor = 1.2
+    for g in bench.goals(rows):
+        assert g["holds"] is True and g["range"][0] <= 1.2 <= g["range"][1], g
+
+
 def test_bench_first_call_runs_in_fresh_processes() -> None:
     pytest.importorskip("torch")
     import numpy as np

@@ -126,8 +126,9 @@ def test_operator_rejects_bad_arguments() -> None:
 @pytest.mark.parametrize("func", ["log_softmax", "logsumexp"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_small_eager_calls_equal_the_operator(func: str, dtype) -> None:  # type: ignore[no-untyped-def]
-    # eager calls on small tensors take NumPy's fast path on the tensor's
-    # memory: the operator's bits, contiguous, the input untouched
+    # eager calls on small tensors take log1p_small (torch ops) or NumPy's
+    # fast path on the tensor's memory: the operator's bits, contiguous, the
+    # input untouched
     for shape, axis in (((4, 8), -1), ((4, 8), 0), ((3, 4, 5), 1), ((7,), 0)):
         x = _x(shape, dtype=dtype, seed=5)
         x[0] = x.max()  # a tie
@@ -287,6 +288,7 @@ def test_kernel_is_the_numpy_path_without_copies(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(NUMPY, "run_portable", spy)
     monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # no checked torch kernels
+    monkeypatch.setattr(_torch_ops, "SMALL_TORCH_BYTES", 0)  # nor log1p_small
     # large enough for the blocked path (small eager calls take NumPy's fast path)
     x = _x((1024, 1024), dtype=torch.float32)
     xs.logsumexp(x)
@@ -312,6 +314,7 @@ def test_row_kernel_values_against_mpmath(case, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(sizes, "ROWS_MIN_BYTES", 0)
     monkeypatch.setattr(sizes, "BLOCK_BYTES", 1)
     monkeypatch.setattr(_torch_ops, "NATIVE_WINDOW", {})  # not torch's checked kernels
+    monkeypatch.setattr(_torch_ops, "SMALL_TORCH_BYTES", 0)  # nor log1p_small
     used: list[int] = []
     real = npb._log_softmax_rows
     monkeypatch.setattr(npb, "_log_softmax_rows", lambda *a: used.append(1) or real(*a))

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
-from . import _args, _loss_args
+from . import _args, _loss_args, backends
 from ._losses import LossCall
 from .backends import Backend
 
@@ -36,6 +36,21 @@ def _finish(out: Any, result: Any, xp: Any, backend: Backend) -> Any:
 
 def _cast(a: Any, dtype: Any, xp: Any) -> Any:
     return a if a is None or a.dtype == dtype else xp.astype(a, dtype)
+
+
+#: per array type: the backend's cross-entropy fast path, or None
+_ce_fast_by_type: dict[type, Any] = {}
+
+
+def _cross_entropy_fast_path(x: Any) -> Any:
+    t = type(x)
+    try:
+        return _ce_fast_by_type[t]
+    except KeyError:
+        backend = backends.backend_of(x)
+        fast = getattr(backend, "cross_entropy_fast_path", lambda t: None)(t)
+        _ce_fast_by_type[t] = fast
+        return fast
 
 
 @overload
@@ -145,6 +160,27 @@ def cross_entropy(
     >>> xs.cross_entropy(m, np.array([2]), label_smoothing=0.2).round(6)
     np.float64(0.413262)
     """
+    # The common call (class indices, no weight, smoothing, mask or dtype,
+    # "auto") on a backend with a fast path skips the general checks; the
+    # fast path answers NotImplemented for anything it does not fully check
+    if (
+        weight is None
+        and where is None
+        and dtype is None
+        and type(axis) is int
+        and type(ignore_index) is int
+        and type(label_smoothing) in (float, int)
+        and label_smoothing == 0
+        and type(reduction) is str
+        and reduction in ("mean", "sum", "none")
+        and type(impl) is str
+        and impl == "auto"
+    ):
+        fast = _cross_entropy_fast_path(logits)
+        if fast is not None:
+            out = fast(logits, target, axis, ignore_index, reduction)
+            if out is not NotImplemented:
+                return out
     x, backend, xp = _logits(logits)
     route = _args.check_impl(impl)
     how = _loss_args.check_reduction(reduction)

@@ -20,11 +20,13 @@ dispatch.
 
 The kernels, by device:
 
+* CPU float32/float64, log_softmax and logsumexp over one dim of a tensor
+  below 16 KiB: the log1p form in eight torch ops (:func:`log1p_small`);
 * CPU float32/float64, log_softmax and logsumexp over the last dim of a
   contiguous tensor of 512 KiB to 32 MiB (logsumexp: to 4 MiB): torch's own
   fused kernels, checked: the slices where
-  they lack the log1p form (a log-normaliser below 1, or a NaN or infinity)
-  are recomputed in that form (:func:`_checked_native`);
+  they lack the log1p form (a log-normaliser below 1) are recomputed in that
+  form (:func:`_checked_native`);
 * CPU float32/float64 otherwise: the NumPy backend's run path (blocked, threaded, in
   place: :meth:`NumpyBackend.run_portable`) on the tensor's own memory
   (``Tensor.numpy()`` is a view, ``torch.from_numpy`` wraps the result): no
@@ -134,8 +136,12 @@ def _small_numpy(func: str, x: Tensor, dim: int) -> Any:
 
 
 def small_kernel(func: str, x: Tensor, dim: int) -> Any:
-    """:func:`kernel` on a CPU float32/float64 tensor over one dim where NumPy's
-    small-array path serves it, else NotImplemented (for the eager fast path)."""
+    """:func:`kernel` on a CPU float32/float64 tensor of at least one dimension
+    over one dim where :func:`log1p_small` or NumPy's small-array path serves
+    it, else NotImplemented (for the eager fast path)."""
+    nbytes = x.numel() * x.element_size()
+    if nbytes < SMALL_TORCH_BYTES and func != "softmax":
+        return log1p_small(func, x, dim)
     if _native_serves(func, x, (dim,)):
         return NotImplemented
     return _small_numpy(func, x, dim)
@@ -143,11 +149,68 @@ def small_kernel(func: str, x: Tensor, dim: int) -> Any:
 
 def eager_kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     """What an eager call computes: :func:`small_kernel` where it serves, else :func:`kernel`."""
-    if len(dims) == 1 and not keepdim and x.is_cpu and x.dtype in _FLOAT:
-        out = small_kernel(func, x, dims[0])
-        if out is not NotImplemented:
-            return out
+    if len(dims) == 1 and x.is_cpu and x.dtype in _FLOAT and x.dim():
+        if func != "softmax" and x.numel() * x.element_size() < SMALL_TORCH_BYTES:
+            return log1p_small(func, x, dims[0], keepdim)  # (small_kernel's first case)
+        if not keepdim:
+            out = small_kernel(func, x, dims[0])
+            if out is not NotImplemented:
+                return out
     return kernel(func, x, dims, keepdim)
+
+
+_threads = torch.get_num_threads
+
+#: below this many bytes of input, log_softmax and logsumexp of a CPU
+#: float32/float64 tensor over one dim are :func:`log1p_small`, eager calls,
+#: autograd's and the operators' alike (the same bits on every route).
+#: Measured here (1 torch thread, medians interleaved with torch's own,
+#: 2026-12-05): forward and backward on float32 (64, 10) and (4, 8) took 3-9
+#: us less than with NumPy's small-call path on the tensor's memory, which
+#: costs more between torch's calls than alone; a forward alone (64, 10) 1.7
+#: us less, (4, 8) 0.8-1.3 us more; from (64, 100) on NumPy's was as fast or
+#: faster
+SMALL_TORCH_BYTES = 1 << 14
+
+
+def log1p_small(func: str, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    """log_softmax or logsumexp of a small CPU float32/float64 tensor over
+    ``dim`` in the log1p form, in eight torch ops.
+
+    The core's arithmetic (``z = x - m``, ``t`` the sum of ``exp(z)`` over the
+    entries other than the first maximum, ``z - log1p(t)`` or ``m +
+    log1p(t)``), in torch's exp and sum: the NumPy path's values within
+    rounding.  The maximum and its index from ``torch.max`` with one torch
+    thread (0.5-0.9 us less than ``argmax`` and a gather), else from those
+    two: with two threads on a busy machine max(dim) of a (64, 10) tensor
+    took 4-5 ms (a parallel region's wait) where argmax took 2 us.  Both
+    give the first maximum's index.  Autograd records nothing here: it runs
+    in the operators' kernels, the ``autograd.Function``'s forward and on
+    calls autograd does not record.
+    """
+    if _threads() == 1:
+        m, first = torch.max(x, dim, True)
+    else:
+        first = x.argmax(dim, keepdim=True)
+        m = x.gather(dim, first)
+    z = torch.sub(x, m)
+    if func == "log_softmax":
+        e = z.exp()
+        # the first maximum's term, exp(0) = 1, less 1 (ties keep theirs);
+        # where the maximum is not finite it is NaN - 1, so the slice is NaN,
+        # the core's rule for a slice holding +inf or NaN or only -inf
+        e.scatter_(dim, first, -1.0, reduce="add")
+        norm = e.sum(dim, keepdim=True).log1p_()
+        if z.is_contiguous():
+            return z.sub_(norm)
+        # z has x's layout; the operators' results are contiguous
+        return torch.sub(z, norm, out=torch.empty(x.shape, dtype=x.dtype))
+    e = z.exp_()
+    e.scatter_(dim, first, 0.0)
+    # nansum: a slice whose maximum is not finite has NaN terms (inf - inf,
+    # -inf + inf); without them m + log1p(t) is m, the core's value there
+    res = m.add_(e.nansum(dim, keepdim=True).log1p_())
+    return res if keepdim else res.squeeze(dim)
 
 
 #: slices whose log-normaliser L = log(sum(exp(x - max))) is at least this keep
@@ -185,7 +248,7 @@ def _native_serves(func: str, x: Tensor, dims: tuple[int, ...]) -> bool:
     )
 
 
-def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
+def _checked_native(func: str, x: Tensor, keepdim: bool = False, y: Tensor | None = None) -> Tensor:
     """log_softmax or logsumexp of a contiguous CPU float32/float64 tensor over
     its last dim: torch's fused kernel, with the slices where it lacks the
     log1p form recomputed in that form.
@@ -200,55 +263,72 @@ def _checked_native(func: str, x: Tensor, keepdim: bool = False) -> Tensor:
     torch instead of -9.4e-14).  The log1p form's error is relative to ``t``.
     ``L`` of each slice is read off the output (log_softmax's largest entry is
     exactly ``-L``: ``x - m`` is 0 there; logsumexp's result minus the slice
-    maximum), so the slices with
-    ``L`` below :data:`NATIVE_MIN_NORM`, and those holding a NaN or an
-    infinity (whose rules are the core's), are found in one reduction; only
-    those are recomputed, in the log1p form, and written over torch's values.
-    See :data:`NATIVE_WINDOW` for where it pays.
+    maximum), so the slices with ``L`` below :data:`NATIVE_MIN_NORM` are
+    found in one reduction; only those are recomputed, in the log1p form, and
+    written over torch's values.  A slice holding a NaN or ``+inf``, or only
+    ``-inf``, has a NaN ``L`` and keeps torch's value, which follows the
+    core's rules there (log_softmax all NaN; logsumexp NaN, ``+inf``,
+    ``-inf``).  See :data:`NATIVE_WINDOW` for where it pays.
+
+    ``y``, if given, is torch's log_softmax of ``x`` already computed (by
+    :func:`log_softmax_with_grad`, through autograd): the recomputed slices
+    are written into it and it is returned, unless more than
+    :data:`NATIVE_MAX_REDO` of them are to be recomputed (the NumPy route's
+    fresh result then).
     """
     k = x.shape[-1]
     x2 = x.reshape(-1, k)  # the slices as rows: a view (x is contiguous)
     if func == "log_softmax":
-        y = torch.ops.aten._log_softmax(x2, 1, False)
-        norm = y.amax(1).neg_()
+        y2 = torch.ops.aten._log_softmax(x2, 1, False) if y is None else y.view(-1, k)
+        norm = y2.amax(1).neg_()
     else:
-        y = torch.logsumexp(x2, 1)
-        norm = y - x2.amax(1)
-    redo = ~(norm >= NATIVE_MIN_NORM)  # NaN included
-    n = int(redo.sum())
-    if n > NATIVE_MAX_REDO * redo.numel():
+        y2 = torch.logsumexp(x2, 1)
+        norm = y2 - x2.amax(1)
+    # a slice holding NaN or +inf, or only -inf, has a NaN norm and is left
+    # as it is: torch's value there is the core's (all NaN; +inf, -inf or NaN)
+    rows = (norm < NATIVE_MIN_NORM).nonzero().squeeze(1)
+    n = rows.numel()
+    if n > NATIVE_MAX_REDO * norm.numel():
         return _numpy_kernel(func, x, (x.dim() - 1,), keepdim)
     if n:
         step = max(1, NATIVE_REDO_BYTES // (k * x.element_size()))
-        for rows in redo.nonzero().squeeze(1).split(step):
-            y.index_copy_(0, rows, _log1p_rows(func, x2.index_select(0, rows)))
+        for part in rows.split(step):
+            y2.index_copy_(0, part, _log1p_rows(func, x2.index_select(0, part)))
+    if y is not None:
+        return y
     if func == "log_softmax":
-        return y.view(x.shape)
-    return y.view(x.shape[:-1] + ((1,) if keepdim else ()))
+        return y2.view(x.shape)
+    return y2.view(x.shape[:-1] + ((1,) if keepdim else ()))
 
 
 def _log1p_rows(func: str, xb: Tensor) -> Tensor:
-    """The core's log1p form over the rows of ``xb`` (a fresh (n, K) tensor,
-    worked in place), in torch's own ops: each row's first maximum ``m`` and
-    its index (``Tensor.max``), ``z = x - m``, ``e = exp(z)`` with that entry
-    set to 0, so the row sum is ``t``, every other term (ties included, each
-    exactly 1), without a mask or a count; then ``z - log1p(t)`` or ``m +
-    log1p(t)``.  torch's exp and reductions are vectorised and threaded, so
+    """The core's log1p form over the rows of ``xb`` (a fresh (n, K) tensor
+    whose row maxima are finite, worked in place), in torch's own ops, the
+    core's arithmetic: ``m`` the row maximum, ``z = x - m``, ``t`` the sum of
+    ``exp(z)`` over the entries other than the maxima plus ``count - 1`` for
+    ties, then ``z - log1p(t)`` or ``m + log1p(t)``.
+
+    The maxima are where ``sign(z)`` is 0 (elsewhere -1), so ``-sum(exp(z) *
+    sign(z))`` is the sum over the others and ``K - 1 + sum(sign(z))`` is
+    ``count - 1``, both exact: float ops that torch vectorises.  On float32
+    (61, 1024) rows (measured here, 1 thread) ``amax`` took 5 us where
+    ``Tensor.max`` with its indices took 31 (argmax 83), and ``z == 0`` with a
+    masked fill and a count of the mask 95 us (torch's bool kernels are not
+    vectorised).  torch's exp and reductions are vectorised and threaded, so
     this beats NumPy's small-call path on the same rows: measured here (2
     cores, normal(0, 3) rows, a sixth to a fifth of them redone, medians of 9
     interleaved runs, 2026-12-02), the whole checked call on float32 (2048,
     2048) took 15.1 ms against 20.4 (torch.log_softmax alone 8.7), float64 43.8
     against 52.2, float32 (256, 1024) 2.1 against 2.8 ms; logsumexp 17.4
-    against 21.3 ms.  Rows with a NaN or an infinity take the NumPy route (the
-    core's rules).
+    against 21.3 ms.
     """
-    m, first = xb.max(1, keepdim=True)
-    if not bool(torch.isfinite(m).all()):
-        return _numpy_kernel(func, xb, (1,), False)
+    m = xb.amax(1, keepdim=True)
     z = xb.sub_(m)
-    e = torch.exp(z)
-    e.scatter_(1, first, 0.0)
-    norm = e.sum(1, keepdim=True).log1p_()
+    sign = z.sign()
+    e = torch.exp(z) if func == "log_softmax" else z.exp_()
+    t = e.mul_(sign).sum(1, keepdim=True).neg_()
+    ties = sign.sum(1, keepdim=True).add_(xb.shape[1] - 1)  # count - 1
+    norm = t.add_(ties).log1p_()
     if func == "log_softmax":
         return z.sub_(norm)
     return norm.squeeze(1).add_(m.squeeze(1))
@@ -300,6 +380,12 @@ def kernel(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool = False) -
     if x.is_cpu and x.dtype in _FLOAT:
         if _native_serves(func, x, dims):
             return _checked_native(func, x, keepdim)
+        if (
+            len(dims) == 1
+            and func != "softmax"
+            and x.numel() * x.element_size() < SMALL_TORCH_BYTES
+        ):
+            return log1p_small(func, x, dims[0], keepdim)
         return _numpy_kernel(func, x, dims, keepdim)
     if x.is_cuda and cuda_gap(func, x, dims) is None:
         from . import _cuda_kernels
@@ -470,8 +556,51 @@ _apply = super(torch.autograd.Function, _KernelWithGrad).apply
 
 def kernel_with_grad(func: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     """:func:`kernel` on ``x`` with the operator's backward recorded by autograd
-    (eager, no ``torch.func`` transform active: see :func:`.torch.eager_mode`)."""
+    (eager, no ``torch.func`` transform active: see :func:`.torch.eager_mode`):
+    log_softmax through :func:`log_softmax_with_grad` where it serves, else the
+    ``autograd.Function``."""
+    if func == "log_softmax" and len(dims) == 1:
+        out = log_softmax_with_grad(x, dims[0])
+        if out is not NotImplemented:
+            return out
     return _apply(func, x, dims, keepdim)
+
+
+_saved_tensors_hooks = torch._C._autograd._top_saved_tensors_default_hooks
+
+
+def log_softmax_with_grad(x: Tensor, dim: int) -> Any:
+    """log_softmax of ``x`` over ``dim`` (non-negative) where :func:`_checked_native`
+    serves it, recorded by autograd as torch's own ``log_softmax``, or NotImplemented.
+
+    ``torch.log_softmax`` runs with autograd recording, and
+    :func:`_checked_native` then writes the log1p form's values over the
+    slices where torch's lack it, through ``.data`` (the result's version is
+    unchanged, so autograd does not take it for a modified saved tensor).
+    Its backward node reads the saved result: ``grad - exp(out) *
+    sum(grad)``, :func:`_log_softmax_backward`'s formula on the same ``out``,
+    in torch's C++ (double backward and forward-mode AD included; a tangent
+    is computed with the operation, from torch's values).  Under saved-tensor
+    hooks (activation offloading, checkpointing), which see the result when
+    it is saved, before it is overwritten, the ``autograd.Function`` runs.
+
+    Measured with the bench's harness (1 torch thread, float32 (256, 1024) of
+    normal(0, 3), forward and backward of ``out.sum()`` against torch's own,
+    three pairs of runs, 2026-12-05): 1.72-1.74x where the
+    ``autograd.Function`` took 1.83-1.86x.  On small inputs it was no faster
+    than the Function (torch's forward is then a pass of its own: (64, 10)
+    1.54-1.58x against 1.46-1.52x), so it serves the window alone.
+    """
+    if not (x.is_cpu and x.dtype in _FLOAT and _native_serves("log_softmax", x, (dim,))):
+        return NotImplemented
+    if _saved_tensors_hooks(False) is not None:
+        return NotImplemented
+    y = torch.log_softmax(x, dim)
+    yd = y.data
+    ours = _checked_native("log_softmax", x.detach(), False, yd)
+    if ours is not yd:  # the NumPy route's result
+        yd.copy_(ours)
+    return y
 
 
 # -- vmap: the batch dimension becomes dim 0, the reduced dims shift by one ------------

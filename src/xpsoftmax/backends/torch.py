@@ -257,7 +257,9 @@ class TorchBackend(Backend):
         # (the core's arithmetic, bit for bit, in a handful of ufunc calls):
         # on a (4, 8) tensor the operator's kernel spends ~30 us in the
         # general core, this ~5 us
-        small, with_grad = torch_ops().small_kernel, torch_ops().kernel_with_grad
+        ops = torch_ops()
+        small, with_grad, apply = ops.small_kernel, ops.kernel_with_grad, ops._apply
+        window = ops.NATIVE_WINDOW
         op_serves = softmax_op_serves
 
         def fast(func: str, x: Any, axis: int) -> Any:
@@ -278,7 +280,12 @@ class TorchBackend(Backend):
                 if out is not NotImplemented:
                     return out
             elif mode == "grad":
-                return with_grad(func, x, (axis % nd,), False)
+                # log_softmax from its checked kernel's window on (at least
+                # 8 n bytes) may be torch's own node (see kernel_with_grad);
+                # below it, the autograd.Function at once
+                if func == "log_softmax" and 8 * n >= window["log_softmax"][0]:
+                    return with_grad(func, x, (axis % nd,), False)
+                return apply(func, x, (axis % nd,), False)
             elif func_transform_gap() is not None or onnx_exporting():
                 return NotImplemented
             return run_op(func, x, (axis % nd,), False, mode)
@@ -331,6 +338,16 @@ class TorchBackend(Backend):
         return super().run_auto(call, xp)
 
     # -- the losses: torch's own as impl="native" (see ._torch_losses) -----------------
+    def cross_entropy_fast_path(self, t: type) -> Any:
+        """:func:`._torch_losses.index_fast_path` for plain tensors, else None."""
+        import torch
+
+        if t is not torch.Tensor:
+            return None
+        from . import _torch_losses
+
+        return _torch_losses.index_fast_path()
+
     def loss_native_gap(self, call: LossCall) -> str | None:
         from . import _torch_losses
 

@@ -113,7 +113,8 @@ def _peer(results: list[Result], r: Result | None, role: str) -> Result | None:
     "copy") divides by: timed in the same repetitions (see ``timing._ratios``)."""
     if r is None:
         return None
-    same = {"case": r.case, "func": r.func, "dtype": r.dtype}
+    # (cases may share a name: "fwd+bwd small" is timed at two shapes)
+    same = {"case": r.case, "shape": r.shape, "func": r.func, "dtype": r.dtype}
     if role == "copy":
         return _find(results, backend=r.backend, role="copy", **same)
     if r.backend.startswith("dask"):
