@@ -221,7 +221,9 @@ def test_torch_export_dynamic_batch():
 def test_jax_export_symbolic_batch():
     jax = pytest.importorskip("jax")
     import jax.numpy as jnp
-    from jax import export
+
+    # JAX 0.4.31's jax.export imports absl, which JAX does not declare (the minimum lane)
+    export = pytest.importorskip("jax.export")
 
     from xpsoftmax.backends.jax import enable_x64
 
