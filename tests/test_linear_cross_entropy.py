@@ -173,7 +173,8 @@ def test_unbatched_input(target):
     p = _problem(5)
     ref = mp_cross_entropy(_logits(p)[:1], p["y"][:1])
     x, w, y, b = _on(target, p)
-    out = xs.linear_cross_entropy(x[0, ...], w, y[0], linear_bias=b)
+    # y[0, ...]: the standard's 0-d array (sparse gives a NumPy scalar for y[0])
+    out = xs.linear_cross_entropy(x[0, ...], w, y[0, ...], linear_bias=b)
     assert tuple(out.shape) == ()
     assert_close(out, ref["value"], ulps=2, cond=ref["k"], dtype="float32", target=target)
 
