@@ -117,8 +117,12 @@ class ChunkOps:
     defaults return new arrays, as immutable backends (JAX) need.
     """
 
-    def __init__(self, xp: Any) -> None:
+    def __init__(self, xp: Any, exp: Any = None) -> None:
         self.xp = xp
+        #: the backend's exp (:meth:`Backend.ops`) where its namespace's is
+        #: not accurate (MLX's ``mx.exp`` is float32-accurate on float64);
+        #: None: ``xp.exp``
+        self._exp = exp
 
     # -- products ----------------------------------------------------------------------
     def logits(self, x: Array, w: Array, b: Array | None) -> Array:
@@ -155,8 +159,11 @@ class ChunkOps:
         """``z - shift[:, None]``."""
         return z - shift[:, None]
 
+    def exp(self, a: Array) -> Array:
+        return self.xp.exp(a) if self._exp is None else self._exp(a)
+
     def exp_(self, z: Array) -> Array:
-        return self.xp.exp(z)
+        return self.exp(z)
 
     def sum_except_(self, e: Array, cols: Array) -> Array:
         """Per row, the sum of ``e`` without its entry at ``cols``; e unchanged."""
@@ -413,7 +420,7 @@ def chunk_stats(
     if by_target:
         assert zy is not None
         top = zy == m
-        t = xp.where(top, t, (t - 1.0) + xp.exp(xp.where(top, xp.zeros_like(zy), zy - shift)))
+        t = xp.where(top, t, (t - 1.0) + ops.exp(xp.where(top, xp.zeros_like(zy), zy - shift)))
     return Stats(m, t, zy, s, h, tw), e
 
 
@@ -426,7 +433,7 @@ def combine(a: Stats, b: Stats, wf_a: Any, wf_b: Any, ops: ChunkOps) -> Stats:
     da, db = _gap(m, a.m, ops), _gap(m, b.m, ops)
     # the part holding the max keeps its t; the other's whole sum, scaled by
     # exp(-gap) <= 1, joins it (a tie adds that part's 1 for its max)
-    t = xp.where(a.m >= b.m, a.t + (b.t + 1.0) * xp.exp(-db), b.t + (a.t + 1.0) * xp.exp(-da))
+    t = xp.where(a.m >= b.m, a.t + (b.t + 1.0) * ops.exp(-db), b.t + (a.t + 1.0) * ops.exp(-da))
     zy = None if a.zy is None or b.zy is None else a.zy + b.zy
     s = h = tw = None
     if a.s is not None and b.s is not None:
@@ -514,7 +521,7 @@ def grad_chunk_(
         nll = (st.m - st.zy) + lnorm
         val = (1.0 - eps) * weight * xp.expm1(-nll)
         if eps:
-            val = val + ek * (c.wf * xp.exp(-nll) - weight)
+            val = val + ek * (c.wf * ops.exp(-nll) - weight)
         dz = ops.put_cols_(dz, c.y[r0:r1] - c0, xp.astype(g * val, cdt))
     return dz
 

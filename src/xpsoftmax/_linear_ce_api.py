@@ -27,7 +27,8 @@ class Route:
     (:data:`ROUTES`) to reuse buffers in place or to add autograd."""
 
     def ops(self, call: LceCall) -> lce.ChunkOps:
-        return lce.ChunkOps(call.xp)
+        # the backend's exp: the portable core's (MLX: an accurate one)
+        return lce.ChunkOps(call.xp, call.backend.ops(call.xp).exp)
 
     def plan(self, call: LceCall) -> lce.Plan:
         return call.plan

@@ -98,10 +98,12 @@ def wide_rows(xp: Any, x: Any) -> Any:
     if info is None:
         return None
     dev = getattr(x, "device", None)
+    # kind= passed although the standard defaults it to None: ndonnx 0.23
+    # makes it a required keyword
     try:
-        names = info().dtypes(device=dev)
+        names = info().dtypes(device=dev, kind="real floating")
     except (TypeError, ValueError):
-        names = info().dtypes()
+        names = info().dtypes(kind="real floating")
     if "float64" not in names or getattr(dev, "type", None) == "mps":
         return None
     return xp.float64

@@ -68,6 +68,63 @@ class _ThirdParty(GenericBackend):
         return np.errstate(all="ignore")
 
 
+class SparseNamespace:
+    """``sparse`` with the standard's ``arange``, ``take`` and ``matmul`` where 0.19 differs.
+
+    sparse 0.19 has no ``arange``; its ``take`` (like its indexing) accepts
+    NumPy index arrays but raises IndexError on its own (the standard's
+    ``take`` takes an array of the same library); its ``matmul`` raises
+    ValueError on an operand whose fill value (the value of the entries it
+    does not store) is not 0, which elementwise arithmetic makes (``a + 1``
+    has fill value 1), and its ``concat`` on arrays of different fill
+    values.  Everything else is the module itself.
+    """
+
+    def __init__(self) -> None:
+        import sparse
+
+        self._sparse = sparse
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sparse, name)
+
+    def arange(
+        self,
+        start: Any,
+        /,
+        stop: Any = None,
+        step: Any = 1,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Any:
+        import numpy as np
+
+        return self._sparse.asarray(np.arange(start, stop, step, dtype=dtype), device=device)
+
+    def take(self, x: Any, indices: Any, /, *, axis: Any = None) -> Any:
+        if isinstance(indices, self._sparse.SparseArray):
+            # an index vector: O(its length), never a densified operand
+            indices = indices.todense()
+        return self._sparse.take(x, indices, axis=axis)
+
+    def matmul(self, x1: Any, x2: Any, /) -> Any:
+        return self._sparse.matmul(self._zero_fill(x1), self._zero_fill(x2))
+
+    def concat(self, arrays: Any, /, *, axis: Any = 0) -> Any:
+        arrays = list(arrays)
+        if len({a.fill_value.item() for a in arrays}) > 1:
+            arrays = [self._zero_fill(a) for a in arrays]
+        return self._sparse.concat(arrays, axis=axis)
+
+    def _zero_fill(self, a: Any) -> Any:
+        """``a`` stored with fill value 0: every entry stored where it was not
+        (the operands of the products that need this are dense data)."""
+        if isinstance(a, self._sparse.SparseArray) and not a.fill_value == 0:
+            return self._sparse.asarray(a.todense())
+        return a
+
+
 class SparseBackend(_ThirdParty):
     """pydata ``sparse`` (COO arrays): the result is a sparse array too."""
 
@@ -75,9 +132,13 @@ class SparseBackend(_ThirdParty):
     module = "sparse"
 
     def import_namespace(self) -> Any:
-        import sparse
+        ns = self.__dict__.get("_namespace")
+        if ns is None:
+            ns = self._namespace = SparseNamespace()
+        return ns
 
-        return sparse
+    def namespace(self, x: Any) -> Any:
+        return self.import_namespace()
 
     def from_numpy(self, a: Any, device: Any = None) -> Any:
         import sparse
