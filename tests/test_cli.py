@@ -125,6 +125,16 @@ def test_plain_matrix_without_rich_fits(
     assert max(map(len, lines)) <= 100
 
 
+def test_a_group_without_cases_for_a_subject_reads_n_a() -> None:
+    from xpsoftmax.conformance.report import cell_text
+
+    none = {"pass": 0, "fail": 0, "error": 0, "na": 0, "skip": 0, "worst": None}
+    assert cell_text(None) == "n/a"
+    assert cell_text({**none, "na": 3}) == "n/a"
+    assert cell_text({**none, "skip": 2}) == "skip"
+    assert cell_text({**none, "pass": 3, "fail": 1, "worst": 7.0}) == "FAIL 1/4 (7)"
+
+
 def test_clip() -> None:
     assert clip("short", 10, "x.md") == "short"
     assert (
