@@ -64,6 +64,8 @@ class Backend:
     compat_predicate: ClassVar[str | None] = None
     #: the module of the standard namespace used for this library's arrays
     namespace_module: ClassVar[str | None] = None
+    #: the namespace once imported (a module, or an adapter's stand-in such as sparse's)
+    _namespace: Any
 
     # -- detection and namespaces -------------------------------------------------
     def owns(self, x: Any) -> bool:
