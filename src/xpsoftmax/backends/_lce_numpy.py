@@ -125,6 +125,8 @@ class InPlaceOps(lce.ChunkOps):
 
 #: the most bytes of one of NumPy's chunks (see NumpyRoute.plan)
 NUMPY_CHUNK_BYTES = 128 << 20
+#: fewer rows than this per chunk: NumPy chunks the vocabulary (see NumpyRoute.plan)
+NUMPY_MIN_ROWS = 256
 #: NumPy's ``dz @ W`` over this many classes at a time (see NumpyOps.matmul)
 K_BLOCK = 8192
 #: an accumulating product is computed into a buffer of this many bytes,
@@ -174,18 +176,23 @@ class NumpyRoute(Route):
         return NumpyOps(call.xp)
 
     def plan(self, call: LceCall) -> lce.Plan:
-        """Larger chunks than the default, rows only where 1024 fit: NumPy's
-        BLAS (OpenBLAS) runs short products slowly, and the weight gradient's
-        read-modify-write per row chunk costs it more than torch's MKL.
-        Measured (2 cores): (4096, 512, 32768) float32, 1024-row chunks 0.85x
-        the unfused time, 512 rows 1.4-2x; (2048, 512, 131072) vocabulary
-        chunks 1.1-1.3x, 128-256 rows 1.7-2.4x."""
+        """Larger chunks than the default, and rows only where at least
+        :data:`NUMPY_MIN_ROWS` fit: NumPy's BLAS (OpenBLAS) runs short products
+        slowly, and the weight gradient's read-modify-write per row chunk
+        costs it more than torch's MKL.  Measured on 2 cores, quiet
+        (2026-12-05, 3 interleaved rounds, time / the unfused NumPy
+        computation): (4096, 512, 32768) float32, 1024-row chunks (the plan)
+        0.85x, 512 rows 0.90x, 256 rows 0.96x; (2048, 512, 131072), 256 rows
+        (the plan, 128 MiB) 0.87-0.88x, 128 rows 1.03x, vocabulary chunks of
+        the same 128 MiB 1.06-1.10x.  (An earlier measurement on a machine
+        busy with other jobs had put 256 rows at 1.7-2.4x: the vocabulary
+        chunks it chose then were the slower plan.)"""
         if call.chunk is not None:
             return call.plan
         if call.n * call.v * call.x.dtype.itemsize <= NUMPY_CHUNK_BYTES:
             return lce.Plan("rows", call.n)  # one chunk: no product cut short
         return lce.plan(call.n, call.v, call.x.dtype.itemsize, None, most=NUMPY_CHUNK_BYTES,
-                        share=4, min_rows=1024)  # fmt: skip
+                        share=4, min_rows=NUMPY_MIN_ROWS)  # fmt: skip
 
 
 class CupyRoute(Route):
