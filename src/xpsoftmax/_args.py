@@ -124,10 +124,10 @@ def beside_x(a: Any, name: str, x: Any, xp: Any, backend: Backend) -> Any:
         raise ValueError(f"{name}={a!r} is not a rectangular array of numbers: {exc}") from None
 
 
-def check_impl(impl: Any) -> str:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
+def check_impl(impl: Any, allowed: tuple[str, ...] = IMPLS) -> str:
+    if impl not in allowed:
+        raise ValueError(f"impl must be one of {allowed}, got {impl!r}")
+    return str(impl)
 
 
 def _index(a: Any) -> int:

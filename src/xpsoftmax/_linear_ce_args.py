@@ -7,6 +7,7 @@ from typing import Any
 
 from . import _args, _linear_ce
 from ._loss_args import (
+    _is_real_floating,
     check_class_weight,
     check_ignore_index,
     check_index_range,
@@ -110,12 +111,8 @@ def wide_rows(xp: Any, x: Any) -> Any:
 
 
 def _float_dtype(name: str, a: Any, xp: Any) -> None:
-    if not _is_floating(a.dtype, xp):
+    if not _is_real_floating(a.dtype, xp):
         raise TypeError(f"{name} must have a real floating dtype, got {a.dtype}")
-
-
-def _is_floating(dtype: Any, xp: Any) -> bool:
-    return bool(_args._small_float(dtype) or xp.isdtype(dtype, "real floating"))
 
 
 def check_chunk_size(chunk_size: Any) -> Any:
@@ -138,9 +135,7 @@ def check_chunk_size(chunk_size: Any) -> Any:
 
 
 def check_impl(impl: Any) -> str:
-    if impl not in LCE_IMPLS:
-        raise ValueError(f"impl must be one of {LCE_IMPLS}, got {impl!r}")
-    return str(impl)
+    return _args.check_impl(impl, LCE_IMPLS)
 
 
 class _LogitsShape:
@@ -212,7 +207,7 @@ def lce_call(
     where = check_sample_mask(where, batch, x, xp, backend)
     dtypes = [x.dtype, linear_weight.dtype]
     dtypes += [
-        a.dtype for a in (linear_bias, weight) if a is not None and _is_floating(a.dtype, xp)
+        a.dtype for a in (linear_bias, weight) if a is not None and _is_real_floating(a.dtype, xp)
     ]
     if probs:
         dtypes.append(target.dtype)
