@@ -160,7 +160,8 @@ def linear_cross_entropy(
         shapes decide: chunks of at most 64 MiB and an eighth of the logits
         (not cut below 16 MiB), of rows while at least 64 fit, else of
         classes (JAX: half that, and classes where the weight gradient
-        exceeds an eighth of the logits).
+        exceeds an eighth of the logits; NumPy: at most 128 MiB and a
+        fourth of the logits, rows while at least 256 fit).
     impl : {"auto", "portable"}
         "auto" takes the backend's route (torch: an operator with an
         analytic backward; JAX: a ``custom_vjp``; NumPy/CuPy: buffers reused
