@@ -1,11 +1,12 @@
 """linear_cross_entropy on TensorFlow: the array-API route on TF ops.
 
 TensorFlow has no array-API namespace; :class:`~.tensorflow.TfNamespace`
-maps the functions the softmax core needs, and :class:`LceTfNamespace` adds
-the few more the chunked algorithm calls (matrix products, gathers,
-``arange``, ``concat``).  Every step is a TF op, so the route runs eagerly,
-inside ``tf.function`` and under ``tf.GradientTape`` (whose backward keeps
-every chunk's intermediates: the memory of the unfused computation).
+maps the functions the softmax core and the losses need (``arange``,
+``argmax`` and ``ones`` among them), and :class:`LceTfNamespace` adds the
+few more the chunked algorithm calls (matrix products, gathers, ``concat``).
+Every step is a TF op, so the route runs eagerly, inside ``tf.function`` and
+under ``tf.GradientTape`` (whose backward keeps every chunk's intermediates:
+the memory of the unfused computation).
 """
 
 from __future__ import annotations
@@ -35,23 +36,14 @@ class LceTfNamespace:
     def matrix_transpose(self, a: Any, /) -> Any:
         return self._tf.linalg.matrix_transpose(a)
 
-    def argmax(self, a: Any, /, *, axis: Any = None) -> Any:
-        return self._tf.argmax(a, axis=axis)
-
     def take(self, a: Any, indices: Any, /, *, axis: Any = None) -> Any:
         return self._tf.gather(a, indices, axis=axis)
-
-    def arange(self, n: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
-        return self._tf.range(n, dtype=dtype or self._tf.int64)
 
     def concat(self, arrays: Any, /, *, axis: Any = 0) -> Any:
         return self._tf.concat(list(arrays), axis=axis)
 
     def maximum(self, a: Any, b: Any, /) -> Any:
         return self._tf.maximum(a, b)
-
-    def ones(self, shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
-        return self._tf.ones(shape, dtype=dtype)
 
     def full_like(
         self, x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = None
